@@ -1,0 +1,166 @@
+"""CPU time and memory of a server's whole process tree, read from Linux's /proc.
+
+CPU is utime+stime of every live process in the tree (the root and all its descendants, so a
+master with workers counts whole), in clock ticks; RSS is VmRSS summed over the tree. A
+``Sampler`` thread keeps the largest tree RSS seen while a load runs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    # The command name is in parentheses and may itself hold spaces or parentheses.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every live descendant of it."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        fields = _stat_fields(int(name))
+        if fields is None:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+    if not os.path.exists(f"/proc/{root}"):
+        return []
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    """utime+stime in clock ticks for each pid still alive."""
+    out = {}
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields is not None:
+            # After the name: state(0) ppid(1) ... utime(11) stime(12).
+            out[pid] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def _status_kb(pid: int, key: bytes) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def rss_kb(pids: list[int]) -> int:
+    """Resident set size of the processes, summed, in KiB."""
+    return sum(_status_kb(pid, b"VmRSS:") for pid in pids)
+
+
+def hwm_kb(pids: list[int]) -> int:
+    """Peak resident set size (VmHWM) of the processes, summed, in KiB."""
+    return sum(_status_kb(pid, b"VmHWM:") for pid in pids)
+
+
+class CpuMeter:
+    """CPU seconds a process tree spent between ``__init__`` and ``stop()``."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.start = cpu_ticks(tree_pids(root))
+
+    def stop(self) -> float:
+        end = cpu_ticks(tree_pids(self.root))
+        ticks = sum(t - self.start.get(pid, 0) for pid, t in end.items())
+        return max(ticks, 0) / CLK_TCK
+
+
+@dataclass
+class Sampler:
+    """Samples a process tree's RSS every ``interval`` seconds in a thread; keeps every sample."""
+
+    root: int
+    interval: float = 0.1
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    on_sample: Callable[[float, int], None] | None = None
+
+    def __enter__(self) -> Sampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        kb = rss_kb(tree_pids(self.root))
+        t = time.monotonic() - self._t0
+        self.samples.append((t, kb))
+        if self.on_sample is not None:
+            self.on_sample(t, kb)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+
+    @property
+    def peak_kb(self) -> int:
+        return max((kb for _, kb in self.samples), default=0)
+
+
+def machine_info() -> dict[str, str | int]:
+    """CPU model, core count, kernel and Python version, for the top of the report."""
+    import platform
+
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = 0.0
+    try:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count() or 0,
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory_gib": f"{mem_gib:.1f}",
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,176 @@
+"""The decision as a value: every rule, every candidate's fate, the ranked passers and the attempt plan. Pure.
+
+A Decision keeps failing candidates per rule as index lists (cheap to compute); `to_dict` expands it into
+the receipt's candidate list, with every failed rule's field, op, expected and actual value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from unhardcoded.catalog.model import Catalog
+from unhardcoded.policy.model import Policy, Rule
+from unhardcoded.policy.request import RequestFeatures
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeRule:
+    """A rule from live state, e.g. `rt:no-key` or `rt:circuit-open`, given as the deployments it drops."""
+
+    id: str
+    field: str
+    op: str
+    expected: Any
+    excluded: Mapping[str, Any]  # deployment id -> the actual value written on the receipt
+    soft: bool = False  # waived when it would leave no candidate at all (the circuit breaker)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeState:
+    rules: tuple[RuntimeRule, ...] = ()
+    key: Hashable = 0  # changes whenever `rules` change; part of the memo key
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    rule_id: str
+    source: str
+    field: str
+    op: str
+    expected: Any
+    actual: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "source": self.source,
+            "field": self.field,
+            "op": self.op,
+            "expected": list(self.expected) if isinstance(self.expected, tuple) else self.expected,
+            "actual": _plain(self.actual),
+        }
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, frozenset | tuple | set):
+        return sorted(v)
+    return v
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    policy: Policy
+    catalog: Catalog
+    features: RequestFeatures
+    rules: tuple[Rule, ...]  # every rule applied, in order: policy, request, limits, runtime
+    failed: tuple[tuple[int, ...], ...]  # per rule, the indices of candidates that failed it
+    ranked: tuple[int, ...]  # passing candidates in rank order
+    rank_values: tuple[tuple[float | None, ...], ...]  # per ranked candidate, its rank key values
+    plan: tuple[str, ...]  # deployment ids to try, in order
+    waived: tuple[str, ...] = ()  # soft runtime rules not applied because they would drop everyone
+    runtime_actuals: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.catalog)
+
+    @property
+    def n_rejected(self) -> int:
+        return len(self.catalog) - len(self.ranked)
+
+    def actual(self, rule: Rule, i: int) -> Any:
+        if rule.source == "runtime":
+            return self.runtime_actuals.get(rule.id, {}).get(self.catalog.ids[i])
+        if rule.field == "est_cost_usd":
+            return self.est_cost(i)
+        return _plain(self.catalog.deployments[i].get(rule.field))
+
+    def est_cost(self, i: int) -> float | None:
+        """Estimated cost in USD of this request on candidate i."""
+        d = self.catalog.deployments[i]
+        pin, pout = d.get("price_input_per_mtok"), d.get("price_output_per_mtok")
+        if pin is None or pout is None:
+            return None
+        f = self.features
+        return (f.est_input_tokens * pin + f.est_output_tokens * pout) / 1e6
+
+    def failures(self, i: int) -> list[Failure]:
+        """Every rule candidate i failed, in rule order."""
+        return [
+            Failure(r.id, r.source, r.field, r.op, r.value, self.actual(r, i))
+            for r, fails in zip(self.rules, self.failed, strict=True)
+            if i in fails
+        ]
+
+    def rejection_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(candidates failing each rule, candidates whose first failed rule it is)."""
+        any_count = {r.id: len(f) for r, f in zip(self.rules, self.failed, strict=True) if f}
+        first: dict[str, int] = {}
+        seen: set[int] = set()
+        for r, fails in zip(self.rules, self.failed, strict=True):
+            new = [i for i in fails if i not in seen]
+            if new:
+                first[r.id] = len(new)
+                seen.update(new)
+        return any_count, first
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision exactly as a receipt carries it."""
+        from unhardcoded.policy.explain import explain
+
+        failed_sets = [set(f) for f in self.failed]
+        rank_pos = {i: pos for pos, i in enumerate(self.ranked)}
+        keys = [k.by for k in self.policy.rank]
+        candidates = []
+        for i, d in enumerate(self.catalog.deployments):
+            pos = rank_pos.get(i)
+            cand: dict[str, Any] = {
+                "deployment": d.id,
+                "status": "rejected" if pos is None else "ranked",
+                "est_cost_usd": _round(self.est_cost(i)),
+            }
+            if pos is None:
+                cand["rejected_by"] = [
+                    Failure(r.id, r.source, r.field, r.op, r.value, self.actual(r, i)).to_dict()
+                    for r, fs in zip(self.rules, failed_sets, strict=True)
+                    if i in fs
+                ]
+            else:
+                cand["rank"] = pos + 1
+                cand["rank_values"] = dict(zip(keys, self.rank_values[pos], strict=True))
+                cand["planned"] = pos < len(self.plan)
+            candidates.append(cand)
+        any_count, first = self.rejection_counts()
+        return {
+            "policy": self.policy.to_dict(),
+            "catalog_version": self.catalog.version,
+            "features": self.features.to_dict(),
+            "rules": [
+                {
+                    "id": r.id,
+                    "source": r.source,
+                    "field": r.field,
+                    "op": r.op,
+                    "value": list(r.value) if isinstance(r.value, tuple) else r.value,
+                    "missing": r.missing,
+                    "rejected": any_count.get(r.id, 0),
+                }
+                for r in self.rules
+            ],
+            "waived": list(self.waived),
+            "plan": list(self.plan),
+            "counts": {
+                "candidates": self.n_candidates,
+                "passed": len(self.ranked),
+                "rejected": self.n_rejected,
+                "rejected_first_by": first,
+            },
+            "candidates": candidates,
+            "explanation": explain(self),
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 10)

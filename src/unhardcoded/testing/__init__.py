@@ -1,0 +1,1 @@
+"""Fakes shipped with the package: simulated upstream providers for the demo, tests and users' own tests."""
