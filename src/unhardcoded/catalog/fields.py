@@ -60,32 +60,75 @@ BUILTIN_FIELDS: tuple[Field, ...] = (
     _f("provider", "string", None, "the serving provider (API that answers the call)", "catalog"),
     _f("model", "string", None, "the model family, creator/name", "catalog"),
     _f("creator", "string", None, "the lab that trained the model", "catalog"),
-    _f("region", "string", None, "the region or data zone the deployment is pinned to; absent = global"
-       " endpoint with no region statement", "provider docs via litellm keys"),
-    _f("geography", "string", None, "coarse residency: eu, us, apac, jp, au, in, cn, global",
-       "derived from region"),
-    _f("price_input_per_mtok", "number", "USD per 1M tokens", "input (prompt) price, standard tier",
-       _LITELLM),
+    _f(
+        "region",
+        "string",
+        None,
+        "the region or data zone the deployment is pinned to; absent = global"
+        " endpoint with no region statement",
+        "provider docs via litellm keys",
+    ),
+    _f(
+        "geography",
+        "string",
+        None,
+        "coarse residency: eu, us, apac, jp, au, in, cn, global",
+        "derived from region",
+    ),
+    _f(
+        "price_input_per_mtok", "number", "USD per 1M tokens", "input (prompt) price, standard tier", _LITELLM
+    ),
     _f("price_output_per_mtok", "number", "USD per 1M tokens", "output (completion) price", _LITELLM),
-    _f("price_cached_input_per_mtok", "number", "USD per 1M tokens",
-       "cached-input price; absent = not listed", _LITELLM),
-    _f("price_blended_per_mtok", "number", "USD per 1M tokens",
-       "(3 x input + 1 x output) / 4, the blend Artificial Analysis uses", "derived", derived=True),
+    _f(
+        "price_cached_input_per_mtok",
+        "number",
+        "USD per 1M tokens",
+        "cached-input price; absent = not listed",
+        _LITELLM,
+    ),
+    _f(
+        "price_blended_per_mtok",
+        "number",
+        "USD per 1M tokens",
+        "(3 x input + 1 x output) / 4, the blend Artificial Analysis uses",
+        "derived",
+        derived=True,
+    ),
     _f("context_window", "number", "tokens", "maximum input tokens", _LITELLM),
     _f("max_output_tokens", "number", "tokens", "maximum output tokens", _LITELLM),
     _f("capabilities", "list", None, "subset of " + ", ".join(CAPABILITIES), _LITELLM),
-    _f("data_retention", "string", None, "what the provider keeps of prompts, where a source states it",
-       "provider docs"),
-    _f("release_date", "date", "YYYY-MM-DD", "model release date",
-       "Artificial Analysis, then models.dev, then OpenRouter"),
+    _f(
+        "data_retention",
+        "string",
+        None,
+        "what the provider keeps of prompts, where a source states it",
+        "provider docs",
+    ),
+    _f(
+        "release_date",
+        "date",
+        "YYYY-MM-DD",
+        "model release date",
+        "Artificial Analysis, then models.dev, then OpenRouter",
+    ),
     _f("deprecation_date", "date", "YYYY-MM-DD", "announced retirement date", "litellm"),
     _f("open_weights", "bool", None, "weights are published", "Artificial Analysis, then models.dev"),
-    _f("bench_intelligence", "number", "index (0-100)",
-       "Artificial Analysis Intelligence Index, 2026-08-22 snapshot, best reasoning variant; absent"
-       " when the model is not in it", "Data provided by Artificial Analysis, artificialanalysis.ai"),
-    _f("est_cost_usd", "number", "USD",
-       "estimated cost of this request: est. input tokens x input price + est. output tokens x output price",
-       "derived from the request and prices", derived=True),
+    _f(
+        "bench_intelligence",
+        "number",
+        "index (0-100)",
+        "Artificial Analysis Intelligence Index, 2026-08-22 snapshot, best reasoning variant; absent"
+        " when the model is not in it",
+        "Data provided by Artificial Analysis, artificialanalysis.ai",
+    ),
+    _f(
+        "est_cost_usd",
+        "number",
+        "USD",
+        "estimated cost of this request: est. input tokens x input price + est. output tokens x output price",
+        "derived from the request and prices",
+        derived=True,
+    ),
 )
 DERIVED = frozenset(f.name for f in BUILTIN_FIELDS if f.derived)
 RESERVED = frozenset(("upstream_model", "endpoint_region", "sources"))
@@ -119,9 +162,7 @@ class FieldRegistry:
                     path=f"{path}.type",
                     choices=list(FIELD_TYPES),
                 )
-            fields.append(
-                _f(name, type_, spec.get("unit"), str(spec.get("description", "")), "config")
-            )
+            fields.append(_f(name, type_, spec.get("unit"), str(spec.get("description", "")), "config"))
         return cls(fields)
 
     def get(self, name: str) -> Field | None:

@@ -1,10 +1,12 @@
-"""Build a Catalog: the bundled snapshot (package data) plus the config's overlay, validated field by field."""
+"""Build a Catalog: the bundled snapshot (package data) plus the config's overlay, checked field by field."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import importlib.resources
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,6 +18,8 @@ from unhardcoded.catalog.model import Catalog, Deployment, blended_price
 from unhardcoded.errors import ConfigError
 
 REQUIRED = ("id", "provider", "model", "upstream_model")
+MAX_SAFE_INT = 2**53 - 1  # RFC 8785 (and so catalog_version) takes no integer beyond this
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def load_bundled_raw() -> dict[str, Any]:
@@ -92,7 +96,9 @@ def _to_deployment(rec: Mapping[str, Any], fields: FieldRegistry) -> Deployment:
 def _validate(rec: dict[str, Any], fields: FieldRegistry, where: str) -> dict[str, Any]:
     for name in REQUIRED:
         if not isinstance(rec.get(name), str) or not rec[name]:
-            raise ConfigError(f"{where}: field '{name}' is required (a non-empty string)", path=f"{where}.{name}")
+            raise ConfigError(
+                f"{where}: field '{name}' is required (a non-empty string)", path=f"{where}.{name}"
+            )
     for name, value in rec.items():
         if name in ("sources", "endpoint_region", "upstream_model"):
             continue
@@ -112,15 +118,20 @@ def _validate(rec: dict[str, Any], fields: FieldRegistry, where: str) -> dict[st
 def _check_type(f: Field, value: Any, path: str) -> None:
     ok: bool
     if f.type == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ok = False
+        elif isinstance(value, int):
+            ok = abs(value) <= MAX_SAFE_INT
+        else:
+            ok = math.isfinite(value)
     elif f.type == "string":
-        ok = isinstance(value, str)
+        ok = isinstance(value, str) and _is_unicode(value)
     elif f.type == "bool":
         ok = isinstance(value, bool)
     elif f.type == "date":
         ok = isinstance(value, str) and _is_date(value)
     else:
-        ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
+        ok = isinstance(value, list) and all(isinstance(x, str) and _is_unicode(x) for x in value)
         if ok and f.name == "capabilities":
             bad = [x for x in value if x not in CAPABILITIES]
             if bad:
@@ -135,8 +146,19 @@ def _check_type(f: Field, value: Any, path: str) -> None:
 
 
 def _is_date(value: str) -> bool:
+    # Only YYYY-MM-DD: date.fromisoformat also takes week dates (2024-W01-1), which compare wrongly as text.
+    if not DATE_RE.fullmatch(value):
+        return False
     try:
         dt.date.fromisoformat(value)
     except ValueError:
         return False
-    return len(value) == 10
+    return True
+
+
+def _is_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which RFC 8785 cannot canonicalise
+        return False
+    return True

@@ -36,7 +36,8 @@ def blended_price(values: Mapping[str, Any]) -> float | None:
     pin, pout = values.get("price_input_per_mtok"), values.get("price_output_per_mtok")
     if pin is None or pout is None:
         return None
-    return round((3 * pin + pout) / 4, 9)
+    blended: float = round((3 * pin + pout) / 4, 9)
+    return blended
 
 
 class Catalog:

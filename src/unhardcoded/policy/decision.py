@@ -94,7 +94,9 @@ class Decision:
         if pin is None or pout is None:
             return None
         f = self.features
-        return (f.est_input_tokens * pin + f.est_output_tokens * pout) / 1e6
+        # The same float operations as engine.est_cost_column, so the receipt shows the exact value compared.
+        cost: float = pin * (f.est_input_tokens / 1e6) + pout * (f.est_output_tokens / 1e6)
+        return cost
 
     def failures(self, i: int) -> list[Failure]:
         """Every rule candidate i failed, in rule order."""

@@ -156,8 +156,9 @@ def decide(
     waived: list[str] = []
     n = len(catalog)
     passers = [i for i in range(n) if i not in hard_bad and i not in soft_bad]
-    if soft_rules and not passers:
-        # A circuit breaker must never remove every candidate: waive it and say so.
+    if soft_rules and not passers and len(hard_bad) < n:
+        # A circuit breaker must never remove every candidate: waive it and say so. When the other rules
+        # already leave nobody it changes nothing, so it applies: each candidate shows every rule it failed.
         waived = [r.id for r, _ in soft_rules]
         passers = [i for i in range(n) if i not in hard_bad]
     else:

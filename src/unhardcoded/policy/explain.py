@@ -34,7 +34,9 @@ def explain(
         return f"no deployment passed {n_rules} rules: {rejected}"
     top = winner or decision.plan[0]
     verb = "won" if winner else "ranked first"
-    sentence = f"{top} {verb}: {_first_key_phrase(decision)} of {passed} that passed {n_rules} rules; {rejected}"
+    sentence = (
+        f"{top} {verb}: {_first_key_phrase(decision)} of {passed} that passed {n_rules} rules; {rejected}"
+    )
     if decision.waived:
         sentence += f"; {', '.join(decision.waived)} waived (it would have left no candidate)"
     if fallbacks:

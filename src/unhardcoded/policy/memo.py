@@ -1,4 +1,4 @@
-"""A bounded memo of decisions keyed by (policy sha256, catalog version, request features, runtime key)."""
+"""A bounded memo of decisions, keyed by policy (sha256, name), catalog version, features and runtime key."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class DecisionMemo:
         self, policy: Policy, catalog: Catalog, features: RequestFeatures, runtime: RuntimeState | None = None
     ) -> Decision:
         runtime = runtime or RuntimeState()
-        key = (policy.sha256, catalog.version, features.key(), runtime.key)
+        # The name is on the receipt too: the same canonical policy inline and by name are two entries.
+        key = (policy.sha256, policy.name, catalog.version, features.key(), runtime.key)
         d = self._data.get(key)
         if d is not None:
             self.hits += 1

@@ -33,7 +33,7 @@ class RankKey:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A validated policy. `canonical` is the JSON-ready canonical form; `sha256` and `fingerprint` name it."""
+    """A validated policy: `canonical` is the canonical form; `sha256` and `fingerprint` name it."""
 
     rules: tuple[Rule, ...]
     rank: tuple[RankKey, ...]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from unhardcoded.catalog.fields import FieldRegistry
-from unhardcoded.errors import ERROR_CLASSES, PolicyError
+from unhardcoded.errors import FALLBACK_CLASSES, PolicyError
 from unhardcoded.policy.canonical import fingerprint, jcs, normalise_number
 from unhardcoded.policy.model import (
     DEFAULT_FALLBACK_ON,
@@ -29,6 +31,9 @@ TOP_KEYS = ("schema", "workload", "rules", "rank", "select", "fallback", "baseli
 RULE_KEYS = ("id", "field", "op", "value", "missing")
 LIST_OPS = ("in", "not_in", "has_any", "has_all")
 DERIVED_RANK = ("est_cost_usd", "price_blended_per_mtok")
+# Only YYYY-MM-DD: date.fromisoformat also takes week dates (2024-W01-1) and compact forms, which would
+# then compare as strings against the catalog's dates.
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def _err(path: str, message: str, choices: list[str] | None = None) -> PolicyError:
@@ -65,6 +70,15 @@ def _int(value: Any, path: str, lo: int, hi: int) -> int:
 def _str(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise _err(path, f"expected a non-empty string, got {_kind(value)}")
+    return _unicode(value, path)
+
+
+def _unicode(value: str, path: str) -> str:
+    # A JSON decoder may hand over lone surrogates ("\ud800"), which RFC 8785 cannot canonicalise.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _err(path, "expected valid Unicode text (a lone surrogate is not)") from None
     return value
 
 
@@ -92,15 +106,17 @@ def parse_policy(
         seen[r.id] = i
     rank = _rank(top.get("rank"), fields)
     sel = _obj(top.get("select", {}), "$.select", ("max_candidates",))
-    max_candidates = _int(sel.get("max_candidates", DEFAULT_MAX_CANDIDATES), "$.select.max_candidates", 1, MAX_PLAN)
+    max_candidates = _int(
+        sel.get("max_candidates", DEFAULT_MAX_CANDIDATES), "$.select.max_candidates", 1, MAX_PLAN
+    )
     fb = _obj(top.get("fallback", {}), "$.fallback", ("on", "max_attempts"))
     on_doc = fb.get("on", list(DEFAULT_FALLBACK_ON))
     if not isinstance(on_doc, list):
         raise _err("$.fallback.on", f"expected an array of error classes, got {_kind(on_doc)}")
     for i, c in enumerate(on_doc):
-        if c not in ERROR_CLASSES:
-            raise _err(f"$.fallback.on[{i}]", f"unknown error class {c!r}", list(ERROR_CLASSES))
-    fallback_on = tuple(c for c in ERROR_CLASSES if c in on_doc)
+        if c not in FALLBACK_CLASSES:
+            raise _err(f"$.fallback.on[{i}]", f"unknown error class {c!r}", list(FALLBACK_CLASSES))
+    fallback_on = tuple(c for c in FALLBACK_CLASSES if c in on_doc)
     max_attempts = _int(fb.get("max_attempts", DEFAULT_MAX_ATTEMPTS), "$.fallback.max_attempts", 1, MAX_PLAN)
     baseline = top.get("baseline", default_baseline)
     if baseline is not None:
@@ -109,8 +125,12 @@ def parse_policy(
     max_cost = limits.get("max_est_cost_usd")
     if max_cost is not None:
         max_cost = normalise_number(max_cost)
-        if not isinstance(max_cost, int | float) or isinstance(max_cost, bool) or not max_cost >= 0:
-            raise _err("$.limits.max_est_cost_usd", f"expected a number >= 0, got {max_cost!r}")
+        if (
+            not isinstance(max_cost, int | float)
+            or isinstance(max_cost, bool)
+            or not 0 <= max_cost < math.inf
+        ):
+            raise _err("$.limits.max_est_cost_usd", f"expected a finite number >= 0, got {max_cost!r}")
     on_budget = top.get("on_budget", "reject")
     if on_budget not in ("reject", "downgrade"):
         raise _err("$.on_budget", f"unknown value {on_budget!r}", ["reject", "downgrade"])
@@ -211,7 +231,7 @@ def _scalar(value: Any, ftype: str, path: str) -> Any:
             return value
         raise _err(path, f"expected true or false, got {_kind(value)}")
     if ftype == "date":
-        if isinstance(value, str) and len(value) == 10:
+        if isinstance(value, str) and DATE_RE.fullmatch(value):
             try:
                 dt.date.fromisoformat(value)
                 return value
@@ -219,7 +239,7 @@ def _scalar(value: Any, ftype: str, path: str) -> Any:
                 pass
         raise _err(path, f"expected a date YYYY-MM-DD, got {value!r}")
     if isinstance(value, str):
-        return value
+        return _unicode(value, path)
     raise _err(path, f"expected a string, got {_kind(value)}")
 
 

@@ -66,7 +66,7 @@ def round_up_2sf(n: int) -> int:
     """Round up to two significant figures: 1234 -> 1300, 87 -> 87."""
     if n < 100:
         return n
-    scale = 10 ** (len(str(n)) - 2)
+    scale: int = 10 ** (len(str(n)) - 2)
     return -(-n // scale) * scale
 
 
@@ -116,7 +116,9 @@ def features_from_body(body: Mapping[str, Any], *, default_output_tokens: int = 
         tools = False
     rf = body.get("response_format")
     json_schema = isinstance(rf, Mapping) and rf.get("type") == "json_schema"
-    max_out = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_out = body.get("max_completion_tokens")
+    if max_out is None:  # absent or null: the older name
+        max_out = body.get("max_tokens")
     max_out = max_out if isinstance(max_out, int) and not isinstance(max_out, bool) and max_out > 0 else None
     return RequestFeatures(
         est_input_tokens=round_up_2sf(tokens),

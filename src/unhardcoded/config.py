@@ -1,0 +1,159 @@
+"""Settings from the YAML config file (pydantic at the edge), read once; and the built-in provider table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from unhardcoded.errors import ConfigError
+
+
+class ProviderConfig(BaseModel):
+    """How to reach one provider. Keys are never in the file: only the name of the variable holding them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["openai", "anthropic", "gemini", "vertex", "bedrock"] = "openai"
+    base_url: str | None = None
+    base_url_env: str | None = None  # read the base URL from this variable (Azure resource endpoints)
+    api_key_env: str | None = None
+    timeout_s: float = 60.0  # total budget of one attempt
+    connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float = 30.0  # from sending the request to the first byte of the answer
+    idle_timeout_s: float = 30.0  # between two chunks of a stream
+    api_version: str | None = None  # Azure OpenAI
+    azure: bool = False
+    project: str | None = None  # Vertex
+    project_env: str | None = None
+    credentials_env: str | None = None  # Vertex: the variable naming a service-account JSON file
+    token_uri: str | None = None  # Vertex: override the OAuth token endpoint (tests, private endpoints)
+    simulated: bool = False  # a local fake: receipts say so
+
+    def options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.api_version:
+            out["api_version"] = self.api_version
+        if self.azure:
+            out["azure"] = True
+        project = self.project or (os.environ.get(self.project_env) if self.project_env else None)
+        if project:
+            out["project"] = project
+        return out
+
+    def resolved_base_url(self) -> str | None:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env].rstrip("/")
+        return None
+
+
+def _p(kind: str, base_url: str | None, key_env: str | None, **kw: Any) -> ProviderConfig:
+    return ProviderConfig(kind=kind, base_url=base_url, api_key_env=key_env, **kw)  # type: ignore[arg-type]
+
+
+def builtin_providers() -> dict[str, ProviderConfig]:
+    """The providers of the bundled catalog, with their public endpoints and the usual key variables."""
+    return {
+        "openai": _p("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+        "anthropic": _p("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+        "gemini": _p("gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY"),
+        "mistral": _p("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+        "deepseek": _p("openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+        "xai": _p("openai", "https://api.x.ai/v1", "XAI_API_KEY"),
+        "groq": _p("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        "together": _p("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+        "fireworks": _p("openai", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
+        "deepinfra": _p("openai", "https://api.deepinfra.com/v1/openai", "DEEPINFRA_API_KEY"),
+        "cerebras": _p("openai", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+        "moonshot": _p("openai", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY"),
+        "zai": _p("openai", "https://api.z.ai/api/paas/v4", "ZAI_API_KEY"),
+        "alibaba": _p("openai", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY"),
+        "cohere": _p("openai", "https://api.cohere.ai/compatibility/v1", "COHERE_API_KEY"),
+        "openrouter": _p("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+        "azure": _p(
+            "openai", None, "AZURE_OPENAI_API_KEY", base_url_env="AZURE_OPENAI_ENDPOINT", azure=True,
+            api_version="2024-10-21",
+        ),
+        "bedrock": _p("bedrock", None, None),
+        "vertex": _p(
+            "vertex", None, None, credentials_env="GOOGLE_APPLICATION_CREDENTIALS",
+            project_env="GOOGLE_CLOUD_PROJECT",
+        ),
+    }
+
+
+class CatalogConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bundled: bool = True
+    fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    deployments: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BreakerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    failures: int = 5  # consecutive failures that open the circuit
+    open_s: float = 30.0  # how long it stays open before a half-open probe
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    default_policy: str | None = None  # the named policy used for `model: "auto"` without a policy
+    default_baseline: str | None = "openai/gpt-4.1"
+    default_output_tokens: int = 512
+    store: str = "sqlite:///./unhardcoded.db"
+    durability: Literal["strict", "fast"] = "strict"
+    call_timeout_s: float = 120.0  # the total budget of one call, fallbacks included
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    store_prompts: bool = False
+
+    def all_providers(self) -> dict[str, ProviderConfig]:
+        """Built-in providers overridden (field by field) by the config's."""
+        merged = builtin_providers()
+        for name, p in self.providers.items():
+            if name in merged:
+                base = merged[name].model_dump()
+                base.update(p.model_dump(exclude_unset=True))
+                merged[name] = ProviderConfig(**base)
+            else:
+                merged[name] = p
+        return merged
+
+
+def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the config: `path`, else $UNHARDCODED_CONFIG, else ./unhardcoded.yaml if present, else defaults."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = env.get("UNHARDCODED_CONFIG") or ("unhardcoded.yaml" if Path("unhardcoded.yaml").exists() else None)
+    if path is None:
+        return Settings()
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {p} is not valid YAML: {e}") from None
+    return parse_settings(doc, source=str(p))
+
+
+def parse_settings(doc: Any, *, source: str = "config") -> Settings:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: the config must be a mapping")
+    try:
+        return Settings(**doc)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{source}: {loc}: {first['msg']}", path=loc) from None

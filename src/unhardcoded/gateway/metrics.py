@@ -1,0 +1,89 @@
+"""Prometheus metrics, kept in plain dicts and rendered in the text format on demand. No labels with keys."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class Histogram:
+    buckets: tuple[float, ...] = LATENCY_BUCKETS
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, value: float) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.buckets) + 1)
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.n += 1
+
+
+def _esc(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _fmt_labels(labels: Labels, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    items = labels + extra
+    if not items:
+        return ""
+    return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in items) + "}"
+
+
+class Metrics:
+    """Counters and histograms of one process."""
+
+    HELP = {
+        "unhardcoded_calls_total": ("counter", "chat calls by outcome status and workload"),
+        "unhardcoded_attempts_total": ("counter", "upstream attempts by deployment and error class"),
+        "unhardcoded_fallbacks_total": ("counter", "attempts that fell back to the next candidate"),
+        "unhardcoded_rejections_total": ("counter", "candidates rejected, by rule id (per call)"),
+        "unhardcoded_cost_usd_total": ("counter", "cost of answered calls in USD, by deployment"),
+        "unhardcoded_baseline_cost_usd_total": ("counter", "what the same calls would have cost on the baseline"),
+        "unhardcoded_call_seconds": ("histogram", "end-to-end call latency, fallbacks included"),
+        "unhardcoded_upstream_seconds": ("histogram", "latency of one upstream attempt"),
+        "unhardcoded_ttft_seconds": ("histogram", "time to first streamed byte sent to the client"),
+        "unhardcoded_receipts_pending": ("gauge", "receipts accepted but not yet committed"),
+    }
+
+    def __init__(self) -> None:
+        self.counters: dict[str, dict[Labels, float]] = {}
+        self.histograms: dict[str, dict[Labels, Histogram]] = {}
+        self.gauges: dict[str, float] = {}
+
+    def inc(self, name: str, labels: Labels = (), value: float = 1.0) -> None:
+        series = self.counters.setdefault(name, {})
+        series[labels] = series.get(labels, 0.0) + value
+
+    def observe(self, name: str, value: float, labels: Labels = ()) -> None:
+        series = self.histograms.setdefault(name, {})
+        h = series.get(labels)
+        if h is None:
+            h = series[labels] = Histogram()
+        h.observe(value)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for name, (kind, text) in self.HELP.items():
+            lines.append(f"# HELP {name} {text}")
+            lines.append(f"# TYPE {name} {kind}")
+            if kind == "counter":
+                for labels, v in sorted(self.counters.get(name, {}).items()):
+                    lines.append(f"{name}{_fmt_labels(labels)} {v:g}")
+            elif kind == "gauge":
+                lines.append(f"{name} {self.gauges.get(name, 0):g}")
+            else:
+                for labels, h in sorted(self.histograms.get(name, {}).items()):
+                    acc = 0
+                    for b, c in zip((*h.buckets, float("inf")), h.counts or [0] * (len(h.buckets) + 1), strict=True):
+                        acc += c
+                        le = "+Inf" if b == float("inf") else f"{b:g}"
+                        lines.append(f"{name}_bucket{_fmt_labels(labels, (('le', le),))} {acc}")
+                    lines.append(f"{name}_sum{_fmt_labels(labels)} {h.total:.6f}")
+                    lines.append(f"{name}_count{_fmt_labels(labels)} {h.n}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""Turns a chat call into a decision: which policy it carries, its features, and the (memoised) decision."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from unhardcoded.catalog.load import build_catalog
+from unhardcoded.catalog.model import Catalog
+from unhardcoded.config import Settings
+from unhardcoded.errors import PolicyError, RequestError
+from unhardcoded.policy.decision import Decision, RuntimeState
+from unhardcoded.policy.memo import DecisionMemo
+from unhardcoded.policy.model import Policy
+from unhardcoded.policy.parse import parse_policy
+from unhardcoded.policy.request import RequestFeatures, features_from_body
+
+POLICY_HEADER = "x-unhardcoded-policy"
+
+
+class Router:
+    """Everything needed to decide, built once from the settings and shared by the CLI and the server."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None, *, memo_size: int = 4096) -> None:
+        self.settings = settings
+        self.catalog = catalog or build_catalog(
+            bundled=settings.catalog.bundled,
+            overlay=settings.catalog.deployments,
+            custom_fields=settings.catalog.fields,
+        )
+        self.memo = DecisionMemo(memo_size)
+        self._parsed: OrderedDict[bytes, Policy] = OrderedDict()
+        self.policies: dict[str, Policy] = {}
+        for name, doc in settings.policies.items():
+            try:
+                self.policies[name] = parse_policy(
+                    doc, self.catalog.fields, default_baseline=settings.default_baseline, name=name
+                )
+            except PolicyError as e:
+                raise PolicyError(f"policies.{name}: {e.message}", path=e.path, choices=e.choices) from None
+        if settings.default_policy and settings.default_policy not in self.policies:
+            raise PolicyError(
+                f"default_policy: no policy named {settings.default_policy!r}", choices=sorted(self.policies)
+            )
+
+    def parse(self, doc: Any) -> Policy:
+        """Parse an inline policy, memoised on its bytes (so a hot policy is parsed once)."""
+        try:
+            key = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            key = repr(doc).encode()
+        p = self._parsed.get(key)
+        if p is None:
+            p = parse_policy(doc, self.catalog.fields, default_baseline=self.settings.default_baseline)
+            self._parsed[key] = p
+            if len(self._parsed) > 1024:
+                self._parsed.popitem(last=False)
+        return p
+
+    def named(self, name: str) -> Policy:
+        p = self.policies.get(name)
+        if p is None:
+            raise PolicyError(
+                f"no policy named {name!r}", path="model" if name else "policy", choices=sorted(self.policies)
+            )
+        return p
+
+    def policy_for(self, body: dict[str, Any], headers: Mapping[str, str]) -> tuple[Policy, str | None]:
+        """The call's policy, and the pinned deployment/model when the call names one instead.
+
+        Precedence: body `policy` (inline or a name) > `model: "policy:NAME"` > header > pinned model >
+        the config's default policy > `{}` (cheapest deployment that can serve the request).
+        """
+        doc = body.pop("policy", None)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise RequestError("model: required, a string ('auto', 'policy:NAME' or a deployment id)", path="model")
+        if doc is not None:
+            return (self.named(doc) if isinstance(doc, str) else self.parse(doc)), None
+        if model.startswith("policy:"):
+            return self.named(model[len("policy:") :]), None
+        header = headers.get(POLICY_HEADER)
+        if header:
+            return self.named(header), None
+        if model != "auto":
+            return self.pinned(model), model
+        if self.settings.default_policy:
+            return self.policies[self.settings.default_policy], None
+        return self.parse({}), None
+
+    def pinned(self, model: str) -> Policy:
+        """A call naming a deployment or model: a policy of its candidates, with a receipt all the same."""
+        if self.catalog.get(model) is not None:
+            field = "id"
+        elif model in set(self.catalog.column("model")):
+            field = "model"
+        else:
+            matches = [d.id for d in self.catalog if d.upstream_model == model]
+            if not matches:
+                raise RequestError(
+                    f"model: {model!r} is neither 'auto', 'policy:NAME', a deployment id nor a model id"
+                    " (GET /v1/models lists them)",
+                    path="model",
+                )
+            return self.parse({"rules": [{"id": "pinned", "field": "id", "op": "in", "value": matches}]})
+        return self.parse({"rules": [{"id": "pinned", "field": field, "op": "==", "value": model}]})
+
+    def features(self, body: Mapping[str, Any]) -> RequestFeatures:
+        return features_from_body(body, default_output_tokens=self.settings.default_output_tokens)
+
+    def decide(self, policy: Policy, features: RequestFeatures, runtime: RuntimeState | None = None) -> Decision:
+        return self.memo.decide(policy, self.catalog, features, runtime)
