@@ -21,7 +21,9 @@ app = typer.Typer(
     help="A runtime LLM policy layer: route each call by its policy, and write a receipt that says why.",
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="unhardcoded.yaml (else $UNHARDCODED_CONFIG)")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="unhardcoded.yaml (else $UNHARDCODED_CONFIG)")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
@@ -44,11 +46,17 @@ def _fail(e: UserError, code: int) -> None:
 
 @app.command()
 def rank(
-    policy: Annotated[str, typer.Option("--policy", help="a policy: a JSON/YAML file, inline JSON, or a name")],
-    request: Annotated[str | None, typer.Option("--request", help="a chat-completions body (file or JSON)")] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="a policy: a JSON/YAML file, inline JSON, or a name")
+    ],
+    request: Annotated[
+        str | None, typer.Option("--request", help="a chat-completions body (file or JSON)")
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
-    brief: Annotated[bool, typer.Option("--brief", help="only the summary, not every rejected deployment")] = False,
+    brief: Annotated[
+        bool, typer.Option("--brief", help="only the summary, not every rejected deployment")
+    ] = False,
 ) -> None:
     """Dry run: decide which deployment a call would go to, and why every other one lost. No inference."""
     from unhardcoded.cli_render import render_decision
@@ -146,7 +154,7 @@ def demo(
     port: Annotated[int, typer.Option(help="gateway port for the demo")] = 8787,
     keep: Annotated[bool, typer.Option(help="keep the gateway running after the scripted calls")] = False,
 ) -> None:
-    """See the whole flow with no keys and no network: a simulated upstream, scripted calls, their receipts."""
+    """See the whole flow with no keys, no network: a simulated upstream, scripted calls, receipts."""
     from unhardcoded.demo import run_demo
 
     raise typer.Exit(run_demo(port=port, keep=keep))

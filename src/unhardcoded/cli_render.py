@@ -46,7 +46,9 @@ def render_decision(console: Console, d: Decision, *, brief: bool = False) -> No
             t.add_column(f"{k.by} {k.order}", justify="right")
         t.add_column("plan")
         for pos, (i, vals) in enumerate(zip(d.ranked[:20], d.rank_values[:20], strict=False)):
-            t.add_row(str(pos + 1), d.catalog.ids[i], *(_fmt(v) for v in vals), "yes" if pos < len(d.plan) else "")
+            t.add_row(
+                str(pos + 1), d.catalog.ids[i], *(_fmt(v) for v in vals), "yes" if pos < len(d.plan) else ""
+            )
         if len(d.ranked) > 20:
             t.caption = f"... and {len(d.ranked) - 20} more passers"
         console.print(t)
@@ -56,8 +58,13 @@ def render_decision(console: Console, d: Decision, *, brief: bool = False) -> No
     for col in ("rule", "source", "test", "rejected", "first failure"):
         t.add_column(col, justify="right" if col in ("rejected", "first failure") else "left")
     for r in d.rules:
-        t.add_row(r.id, r.source, f"{r.field} {r.op} {_fmt(r.value)}", str(any_count.get(r.id, 0)),
-                  str(first.get(r.id, 0)))
+        t.add_row(
+            r.id,
+            r.source,
+            f"{r.field} {r.op} {_fmt(r.value)}",
+            str(any_count.get(r.id, 0)),
+            str(first.get(r.id, 0)),
+        )
     console.print(t)
     if d.waived:
         console.print(f"waived: {', '.join(d.waived)} (it would have left no candidate)")
@@ -77,8 +84,14 @@ def render_fields(console: Console, fields: list[dict[str, Any]]) -> None:
     for col in ("name", "type", "unit", "ops", "description", "source"):
         t.add_column(col)
     for f in fields:
-        t.add_row(f["name"], f["type"] + (" (derived)" if f["derived"] else ""), f["unit"] or "",
-                  " ".join(f["ops"]), f["description"], f["source"])
+        t.add_row(
+            f["name"],
+            f["type"] + (" (derived)" if f["derived"] else ""),
+            f["unit"] or "",
+            " ".join(f["ops"]),
+            f["description"],
+            f["source"],
+        )
     console.print(t)
 
 
@@ -87,7 +100,13 @@ def render_catalog(console: Console, catalog: Catalog) -> None:
     for col in ("id", "region", "in $/M", "out $/M", "context", "bench", "capabilities"):
         t.add_column(col)
     for d in catalog:
-        t.add_row(d.id, _fmt(d.get("region")), _fmt(d.get("price_input_per_mtok")),
-                  _fmt(d.get("price_output_per_mtok")), _fmt(d.get("context_window")),
-                  _fmt(d.get("bench_intelligence")), " ".join(d.get("capabilities") or []))
+        t.add_row(
+            d.id,
+            _fmt(d.get("region")),
+            _fmt(d.get("price_input_per_mtok")),
+            _fmt(d.get("price_output_per_mtok")),
+            _fmt(d.get("context_window")),
+            _fmt(d.get("bench_intelligence")),
+            " ".join(d.get("capabilities") or []),
+        )
     console.print(t)

@@ -73,16 +73,25 @@ def builtin_providers() -> dict[str, ProviderConfig]:
         "cerebras": _p("openai", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
         "moonshot": _p("openai", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY"),
         "zai": _p("openai", "https://api.z.ai/api/paas/v4", "ZAI_API_KEY"),
-        "alibaba": _p("openai", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY"),
+        "alibaba": _p(
+            "openai", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY"
+        ),
         "cohere": _p("openai", "https://api.cohere.ai/compatibility/v1", "COHERE_API_KEY"),
         "openrouter": _p("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
         "azure": _p(
-            "openai", None, "AZURE_OPENAI_API_KEY", base_url_env="AZURE_OPENAI_ENDPOINT", azure=True,
+            "openai",
+            None,
+            "AZURE_OPENAI_API_KEY",
+            base_url_env="AZURE_OPENAI_ENDPOINT",
+            azure=True,
             api_version="2024-10-21",
         ),
         "bedrock": _p("bedrock", None, None),
         "vertex": _p(
-            "vertex", None, None, credentials_env="GOOGLE_APPLICATION_CREDENTIALS",
+            "vertex",
+            None,
+            None,
+            credentials_env="GOOGLE_APPLICATION_CREDENTIALS",
             project_env="GOOGLE_CLOUD_PROJECT",
         ),
     }
@@ -132,10 +141,12 @@ class Settings(BaseModel):
 
 
 def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the config: `path`, else $UNHARDCODED_CONFIG, else ./unhardcoded.yaml if present, else defaults."""
+    """Read the config: `path`, else $UNHARDCODED_CONFIG, else ./unhardcoded.yaml, else defaults."""
     env = os.environ if env is None else env
     if path is None:
-        path = env.get("UNHARDCODED_CONFIG") or ("unhardcoded.yaml" if Path("unhardcoded.yaml").exists() else None)
+        path = env.get("UNHARDCODED_CONFIG") or (
+            "unhardcoded.yaml" if Path("unhardcoded.yaml").exists() else None
+        )
     if path is None:
         return Settings()
     p = Path(path)

@@ -15,29 +15,75 @@ from unhardcoded.http.server import build_gateway, start_in_process
 from unhardcoded.testing import fake_openai
 
 DEMO_KEY_ENV = "UNHARDCODED_DEMO_KEY"
-_DEP = {"provider": "sim", "capabilities": ["json_schema", "streaming", "tools"], "context_window": 128000,
-        "max_output_tokens": 8192, "data_retention": "none"}
+_DEP = {
+    "provider": "sim",
+    "capabilities": ["json_schema", "streaming", "tools"],
+    "context_window": 128000,
+    "max_output_tokens": 8192,
+    "data_retention": "none",
+}
 
 
 def demo_config(base_url: str, store: str) -> dict[str, Any]:
     """A config with a simulated provider; its deployments sit beside the bundled catalog."""
     return {
-        "providers": {"sim": {"kind": "openai", "base_url": base_url, "api_key_env": DEMO_KEY_ENV,
-                              "simulated": True, "timeout_s": 10}},
-        "catalog": {"deployments": [
-            {**_DEP, "id": "sim/fast-mini@eu-west-1", "model": "sim/fast-mini", "upstream_model": "fast-mini",
-             "region": "eu-west-1", "geography": "eu", "price_input_per_mtok": 0.05, "price_output_per_mtok": 0.2,
-             "bench_intelligence": 41},
-            {**_DEP, "id": "sim/flaky@eu-west-1", "model": "sim/flaky", "upstream_model": "sim-503",
-             "region": "eu-west-1", "geography": "eu", "price_input_per_mtok": 0.2, "price_output_per_mtok": 0.8,
-             "bench_intelligence": 58},
-            {**_DEP, "id": "sim/balanced@eu-west-1", "model": "sim/balanced", "upstream_model": "balanced",
-             "region": "eu-west-1", "geography": "eu", "price_input_per_mtok": 0.4, "price_output_per_mtok": 1.6,
-             "bench_intelligence": 60},
-            {**_DEP, "id": "sim/pro@us-east-1", "model": "sim/pro", "upstream_model": "pro", "region": "us-east-1",
-             "geography": "us", "price_input_per_mtok": 2.0, "price_output_per_mtok": 8.0,
-             "bench_intelligence": 70},
-        ]},
+        "providers": {
+            "sim": {
+                "kind": "openai",
+                "base_url": base_url,
+                "api_key_env": DEMO_KEY_ENV,
+                "simulated": True,
+                "timeout_s": 10,
+            }
+        },
+        "catalog": {
+            "deployments": [
+                {
+                    **_DEP,
+                    "id": "sim/fast-mini@eu-west-1",
+                    "model": "sim/fast-mini",
+                    "upstream_model": "fast-mini",
+                    "region": "eu-west-1",
+                    "geography": "eu",
+                    "price_input_per_mtok": 0.05,
+                    "price_output_per_mtok": 0.2,
+                    "bench_intelligence": 41,
+                },
+                {
+                    **_DEP,
+                    "id": "sim/flaky@eu-west-1",
+                    "model": "sim/flaky",
+                    "upstream_model": "sim-503",
+                    "region": "eu-west-1",
+                    "geography": "eu",
+                    "price_input_per_mtok": 0.2,
+                    "price_output_per_mtok": 0.8,
+                    "bench_intelligence": 58,
+                },
+                {
+                    **_DEP,
+                    "id": "sim/balanced@eu-west-1",
+                    "model": "sim/balanced",
+                    "upstream_model": "balanced",
+                    "region": "eu-west-1",
+                    "geography": "eu",
+                    "price_input_per_mtok": 0.4,
+                    "price_output_per_mtok": 1.6,
+                    "bench_intelligence": 60,
+                },
+                {
+                    **_DEP,
+                    "id": "sim/pro@us-east-1",
+                    "model": "sim/pro",
+                    "upstream_model": "pro",
+                    "region": "us-east-1",
+                    "geography": "us",
+                    "price_input_per_mtok": 2.0,
+                    "price_output_per_mtok": 8.0,
+                    "bench_intelligence": 70,
+                },
+            ]
+        },
         "policies": {
             "support-bot": {
                 "workload": "support-bot",
@@ -47,9 +93,11 @@ def demo_config(base_url: str, store: str) -> dict[str, Any]:
                     {"id": "needs-tools", "field": "capabilities", "op": "has", "value": "tools"},
                 ],
             },
-            "best": {"workload": "research", "rules": [{"id": "top", "field": "bench_intelligence", "op": ">=",
-                                                        "value": 65}],
-                     "rank": [{"by": "bench_intelligence", "order": "desc"}]},
+            "best": {
+                "workload": "research",
+                "rules": [{"id": "top", "field": "bench_intelligence", "op": ">=", "value": 65}],
+                "rank": [{"by": "bench_intelligence", "order": "desc"}],
+            },
         },
         "default_baseline": "openai/gpt-4.1",
         "store": store,
@@ -58,22 +106,44 @@ def demo_config(base_url: str, store: str) -> dict[str, Any]:
 
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
-    ("cheapest that can serve it (model: auto, no policy)",
-     {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 64}),
-    ("policy by name: support-bot — its cheapest passer answers 503, the call falls back",
-     {"model": "policy:support-bot", "messages": [{"role": "user", "content": "Where is my parcel?"}],
-      "max_tokens": 128}),
-    ("inline policy in the body (the SDK's extra_body), streamed",
-     {"model": "auto", "stream": True, "stream_options": {"include_usage": True},
-      "messages": [{"role": "user", "content": "Write one line about receipts."}], "max_tokens": 64,
-      "policy": {"rules": [{"id": "eu-only", "field": "geography", "op": "==", "value": "eu"},
-                           {"field": "bench_intelligence", "op": ">=", "value": 59}]}}),
-    ("policy by name: best — ranked by bench_intelligence, not price",
-     {"model": "policy:best", "messages": [{"role": "user", "content": "Summarise the plan."}]}),
+    (
+        "cheapest that can serve it (model: auto, no policy)",
+        {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 64},
+    ),
+    (
+        "policy by name: support-bot — its cheapest passer answers 503, the call falls back",
+        {
+            "model": "policy:support-bot",
+            "messages": [{"role": "user", "content": "Where is my parcel?"}],
+            "max_tokens": 128,
+        },
+    ),
+    (
+        "inline policy in the body (the SDK's extra_body), streamed",
+        {
+            "model": "auto",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "Write one line about receipts."}],
+            "max_tokens": 64,
+            "policy": {
+                "rules": [
+                    {"id": "eu-only", "field": "geography", "op": "==", "value": "eu"},
+                    {"field": "bench_intelligence", "op": ">=", "value": 59},
+                ]
+            },
+        },
+    ),
+    (
+        "policy by name: best — ranked by bench_intelligence, not price",
+        {"model": "policy:best", "messages": [{"role": "user", "content": "Summarise the plan."}]},
+    ),
 ]
 
 
-async def _call(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+async def _call(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any]
+) -> tuple[int, dict[str, str], str]:
     async with session.post(url + "/v1/chat/completions", json=body) as resp:
         text = await resp.text()
         return resp.status, dict(resp.headers), text
@@ -111,19 +181,31 @@ async def _main(port: int, keep: bool, console: Console) -> int:
                     receipt = await r.json()
                 o = receipt["outcome"]
                 console.rule(title)
-                console.print(f"HTTP {status}  deployment {headers.get('x-unhardcoded-deployment')}  "
-                              f"fingerprint {headers.get('x-unhardcoded-fingerprint')}", highlight=False)
-                console.print(f"answer: {_answer_text(text, bool(body.get('stream')))[:100]}", highlight=False)
+                console.print(
+                    f"HTTP {status}  deployment {headers.get('x-unhardcoded-deployment')}  "
+                    f"fingerprint {headers.get('x-unhardcoded-fingerprint')}",
+                    highlight=False,
+                )
+                console.print(
+                    f"answer: {_answer_text(text, bool(body.get('stream')))[:100]}", highlight=False
+                )
                 for a in receipt["attempts"]:
-                    console.print(f"  attempt {a['deployment']}: HTTP {a['http_status']} "
-                                  f"{a['error_class'] or 'ok'}{' -> fell back' if a['fell_back'] else ''}",
-                                  highlight=False)
-                console.print(f"cost ${o['cost_usd']}  baseline {o['baseline']['deployment']} "
-                              f"${o['baseline']['cost_usd']}  saved ${o['savings_usd']}", highlight=False)
+                    console.print(
+                        f"  attempt {a['deployment']}: HTTP {a['http_status']} "
+                        f"{a['error_class'] or 'ok'}{' -> fell back' if a['fell_back'] else ''}",
+                        highlight=False,
+                    )
+                console.print(
+                    f"cost ${o['cost_usd']}  baseline {o['baseline']['deployment']} "
+                    f"${o['baseline']['cost_usd']}  saved ${o['savings_usd']}",
+                    highlight=False,
+                )
                 console.print(f"[italic]{receipt['explanation']}[/italic]", highlight=False)
                 console.print(f"receipt: curl {url}/x/receipts/{rid}\n", highlight=False)
-        console.print(f"Receipts are in {store_path}; every one lists all {len(gw.catalog)} candidates and the "
-                      "rules that rejected them (most bundled deployments by rt:no-key: no keys here).")
+        console.print(
+            f"Receipts are in {store_path}; every one lists all {len(gw.catalog)} candidates and the "
+            "rules that rejected them (most bundled deployments by rt:no-key: no keys here)."
+        )
         if keep:
             console.print(f"Gateway running at {url} — Ctrl-C to stop.")
             while True:

@@ -1,13 +1,13 @@
 """One tree of errors for the whole package.
 
-    UnhardcodedError
-     +-- UserError                 your mistake: a bad policy, request or config (a 4xx)
-     |    +-- PolicyError          the policy does not validate; carries the JSON path and the valid choices
-     |    +-- ConfigError          the config file or catalog overlay is wrong
-     |    +-- RequestError         the chat request itself is malformed
-     +-- NoRouteError              the policy left no candidate (the decision still says why)
-     +-- ProviderError             an upstream call failed; `error_class` drives fallback
-     +-- AllAttemptsFailed         every planned attempt failed (an ExceptionGroup of ProviderErrors)
+UnhardcodedError
+ +-- UserError                 your mistake: a bad policy, request or config (a 4xx)
+ |    +-- PolicyError          the policy does not validate; carries the JSON path and the valid choices
+ |    +-- ConfigError          the config file or catalog overlay is wrong
+ |    +-- RequestError         the chat request itself is malformed
+ +-- NoRouteError              the policy left no candidate (the decision still says why)
+ +-- ProviderError             an upstream call failed; `error_class` drives fallback
+ +-- AllAttemptsFailed         every planned attempt failed (an ExceptionGroup of ProviderErrors)
 """
 
 from __future__ import annotations
@@ -15,7 +15,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 ErrorClass = Literal[
-    "rate_limited", "server_error", "timeout", "connection_error", "bad_response", "client_error", "auth_error"
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "connection_error",
+    "bad_response",
+    "client_error",
+    "auth_error",
 ]
 ERROR_CLASSES: tuple[ErrorClass, ...] = (
     "rate_limited",
@@ -97,5 +103,5 @@ class ProviderError(UnhardcodedError):
         super().__init__(f"{error_class}: {message}")
 
 
-class AllAttemptsFailed(ExceptionGroup[ProviderError]):  # noqa: N818 - named for what happened
+class AllAttemptsFailed(ExceptionGroup[ProviderError]):
     """Every planned attempt failed; holds each attempt's error in order."""

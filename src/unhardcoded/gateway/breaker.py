@@ -53,7 +53,7 @@ class Breakers:
         self.version += 1
 
     def open_now(self, now: float) -> dict[str, str]:
-        """Deployments whose circuit is open at `now` -> why. Expired circuits become half-open (one probe)."""
+        """Deployments whose circuit is open at `now` -> why. Expired ones go half-open (one probe)."""
         if now >= self._next_expiry:
             nxt = float("inf")
             for s in self._states.values():

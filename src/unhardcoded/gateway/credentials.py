@@ -22,7 +22,10 @@ from unhardcoded.providers.base import Credentials
 
 class CredentialStore:
     def __init__(
-        self, providers: Mapping[str, ProviderConfig], transport: Transport, env: Mapping[str, str] | None = None
+        self,
+        providers: Mapping[str, ProviderConfig],
+        transport: Transport,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._providers = providers
         self._transport = transport
@@ -66,7 +69,9 @@ class CredentialStore:
         ak, sk = self._env.get("AWS_ACCESS_KEY_ID"), self._env.get("AWS_SECRET_ACCESS_KEY")
         if ak and sk:
             self._static[name] = Credentials(
-                aws_access_key_id=ak, aws_secret_access_key=sk, aws_session_token=self._env.get("AWS_SESSION_TOKEN")
+                aws_access_key_id=ak,
+                aws_secret_access_key=sk,
+                aws_session_token=self._env.get("AWS_SESSION_TOKEN"),
             )
             return None
         if not (self._env.get("AWS_PROFILE") or Path("~/.aws/credentials").expanduser().exists()):
@@ -79,7 +84,8 @@ class CredentialStore:
             return "no AWS credentials in the profile"
         frozen = creds.get_frozen_credentials()
         self._static[name] = Credentials(
-            aws_access_key_id=frozen.access_key, aws_secret_access_key=frozen.secret_key,
+            aws_access_key_id=frozen.access_key,
+            aws_secret_access_key=frozen.secret_key,
             aws_session_token=frozen.token,
         )
         return None

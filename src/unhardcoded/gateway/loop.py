@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from unhardcoded.catalog.model import Deployment
 from unhardcoded.errors import ErrorClass, ProviderError
 from unhardcoded.gateway.receipts import Attempt
 from unhardcoded.gateway.service import Call, Gateway, Reply, Sink, error_body
-from unhardcoded.providers.base import ChatResult, StreamTranslator
+from unhardcoded.gateway.transport import Timeouts
+from unhardcoded.providers.base import Adapter, ChatResult, HttpCall, StreamTranslator, Target
 from unhardcoded.providers.sse import DONE, encode_event
 
+R = TypeVar("R")
 STATUS_FOR: dict[ErrorClass, int] = {
     "rate_limited": 429,
     "timeout": 504,
@@ -43,41 +47,105 @@ class _Cursor:
     index: int = 0
     wait_s: float | None = None
     last_error: ProviderError | None = None
+    skip: set[str] = field(default_factory=set)  # providers not to try again in this call
 
 
-def _next_step(gw: Gateway, call: Call, cur: _Cursor, err: ProviderError, *, sent: bool, skip: set[str]) -> bool:
+@dataclass(slots=True)
+class AttemptContext:
+    att: Attempt
+    dep: Deployment
+    target: Target
+    adapter: Adapter
+    request: HttpCall
+    timeouts: Timeouts
+    remaining: float
+    t0: float
+
+
+OneAttempt = Callable[[AttemptContext], Awaitable[R]]
+
+
+def _remaining(gw: Gateway, call: Call) -> float:
+    return call.perf0 + gw.settings.call_timeout_s - time.perf_counter()
+
+
+def _next_step(gw: Gateway, call: Call, cur: _Cursor, err: ProviderError, *, sent: bool) -> bool:
     """Decide what follows a failed attempt; True = try again (cursor updated)."""
     plan, pol = call.decision.plan, call.policy
-    dep = gw.catalog.deployments[gw.catalog.index(plan[cur.index]) or 0]
+    dep = gw.catalog.get(plan[cur.index])
+    assert dep is not None
     if len(call.attempts) >= pol.max_attempts:
         return False
-    remaining = call.perf0 + gw.settings.call_timeout_s - time.perf_counter()
     if err.error_class == "auth_error":
-        skip.add(dep.provider)
+        cur.skip.add(dep.provider)
     elif not (err.error_class in pol.fallback_on or (err.error_class == "client_error" and not sent)):
         return False
-    later = [j for j in range(cur.index + 1, len(plan)) if gw.catalog.get(plan[j]).provider not in skip]  # type: ignore[union-attr]
-    if later:
-        cur.index = later[0]
-        return True
-    if (
-        err.error_class == "rate_limited"
-        and err.retry_after is not None
-        and err.retry_after < remaining
-        and dep.provider not in skip
-    ):
+    for j in range(cur.index + 1, len(plan)):
+        nxt = gw.catalog.get(plan[j])
+        if nxt is not None and nxt.provider not in cur.skip:
+            cur.index = j
+            return True
+    retry = err.error_class == "rate_limited" and err.retry_after is not None and dep.provider not in cur.skip
+    if retry and err.retry_after is not None and err.retry_after < _remaining(gw, call):
         cur.wait_s = err.retry_after
         return True
     return False
 
 
-def _mark_fallbacks(call: Call) -> int:
+async def run_attempts(
+    gw: Gateway,
+    call: Call,
+    body: dict[str, Any],
+    *,
+    stream: bool,
+    one: OneAttempt[R],
+    can_fall_back: Callable[[], bool],
+) -> tuple[Attempt, R] | None:
+    """Walk the plan until an attempt succeeds (its Attempt and result) or nothing is left (None)."""
+    cur = _Cursor()
+    plan = call.decision.plan
+    while True:
+        if cur.wait_s:
+            await asyncio.sleep(cur.wait_s)
+        dep = gw.catalog.get(plan[cur.index])
+        assert dep is not None
+        remaining = _remaining(gw, call)
+        if remaining <= 0:
+            break
+        att = Attempt(dep.id, dep.provider, time.time(), waited_s=cur.wait_s)
+        cur.wait_s = None
+        call.attempts.append(att)
+        target = gw.target(dep)
+        adapter = gw.adapters[target.kind]
+        t0 = time.perf_counter()
+        sent = False
+        try:
+            tmo = gw.timeouts(dep.provider, remaining)
+            creds = await gw.credentials.get(dep.provider, tmo)
+            req = adapter.build_request(body, target, creds, stream=stream)
+            sent = True
+            result = await one(AttemptContext(att, dep, target, adapter, req, tmo, remaining, t0))
+        except ProviderError as e:
+            gw.attempt_failed(att, e, (time.perf_counter() - t0) * 1000)
+            cur.last_error = e
+            if can_fall_back() and _next_step(gw, call, cur, e, sent=sent):
+                continue
+            break
+        att.latency_ms = round((time.perf_counter() - t0) * 1000, 3)
+        gw.metrics.observe("unhardcoded_upstream_seconds", att.latency_ms / 1000)
+        return att, result
+    call.last_error = cur.last_error
+    return None
+
+
+def _mark_fallbacks(gw: Gateway, call: Call) -> None:
     n = 0
     for a, b in zip(call.attempts, call.attempts[1:], strict=False):
         if a.deployment != b.deployment:
             a.fell_back = True
             n += 1
-    return n
+    if n:
+        gw.metrics.inc("unhardcoded_fallbacks_total", (), n)
 
 
 def _succeeded(gw: Gateway, call: Call, att: Attempt, result: ChatResult | StreamTranslator) -> None:
@@ -91,33 +159,37 @@ def _succeeded(gw: Gateway, call: Call, att: Attempt, result: ChatResult | Strea
     o.latency_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
     o.price(gw.catalog, call.policy.baseline)
     gw.breakers.success(att.deployment)
-    call.simulated = gw.providers[att.provider].simulated
     call.headers["x-unhardcoded-deployment"] = att.deployment
+    _mark_fallbacks(gw, call)
 
 
-def _failed(gw: Gateway, call: Call, err: ProviderError | None) -> Reply:
+async def _failed(gw: Gateway, call: Call) -> Reply:
+    err = call.last_error or ProviderError("timeout", "the call's total budget ran out before any attempt")
     o = call.outcome
     o.status = "error"
     o.latency_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
-    if err is None:
-        err = ProviderError("timeout", "the call's total budget ran out before any attempt")
     message = gw.redact(f"all {len(call.attempts)} attempt(s) failed; last: {err.error_class}: {err.message}")
     o.error = {"error_class": err.error_class, "message": message}
     status = STATUS_FOR[err.error_class]
     if err.error_class == "client_error" and err.status and 400 <= err.status < 500:
         status = err.status
-    body = error_body(message, f"upstream_{err.error_class}", code=err.error_class, request_id=call.request_id)
+    _mark_fallbacks(gw, call)
+    await gw.finish(call)
+    body = error_body(
+        message, f"upstream_{err.error_class}", code=err.error_class, request_id=call.request_id
+    )
     return Reply(status, body, call.headers)
 
 
-async def no_route(gw: Gateway, call: Call) -> Reply:
+async def _no_route(gw: Gateway, call: Call) -> Reply:
+    from unhardcoded.policy.explain import explain
+
     o = call.outcome
     o.status = "no_route"
     o.latency_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
-    text = call.decision.to_dict()["explanation"] if len(gw.catalog) <= 64 else _short(call)
+    text = explain(call.decision)
     o.error = {"error_class": "no_route", "message": text}
-    await gw.record(call, final=True)
-    gw.finish_metrics(call)
+    await gw.finish(call)
     body = error_body(
         f"no deployment passed the policy: {text}. GET /x/receipts/{call.request_id} shows every candidate.",
         "no_route",
@@ -127,191 +199,121 @@ async def no_route(gw: Gateway, call: Call) -> Reply:
     return Reply(422, body, call.headers)
 
 
-def _short(call: Call) -> str:
-    from unhardcoded.policy.explain import explain
-
-    return explain(call.decision)
-
-
 async def chat(gw: Gateway, body: dict[str, Any], headers: Any) -> Reply:
     """A non-streaming call."""
     call = gw.begin(body, headers)
     if not call.decision.plan:
-        return await no_route(gw, call)
+        return await _no_route(gw, call)
     if gw.store.durability == "strict":
         await gw.record(call, final=False)
-    cur, skip = _Cursor(), set[str]()
-    plan = call.decision.plan
-    while True:
-        if cur.wait_s:
-            await asyncio.sleep(cur.wait_s)
-        dep = gw.catalog.get(plan[cur.index])
-        assert dep is not None
-        remaining = call.perf0 + gw.settings.call_timeout_s - time.perf_counter()
-        if remaining <= 0:
-            break
-        att = Attempt(dep.id, dep.provider, time.time(), waited_s=cur.wait_s)
-        cur.wait_s = None
-        call.attempts.append(att)
-        target = gw.target(dep)
-        adapter = gw.adapters[target.kind]
-        t0 = time.perf_counter()
-        sent = False
+
+    async def one(ctx: AttemptContext) -> ChatResult:
+        resp = await gw.transport.send(ctx.request, ctx.timeouts)
+        ctx.att.http_status = resp.status
+        if resp.status >= 300:
+            raise ctx.adapter.parse_error(resp.status, resp.headers, resp.body)
+        return ctx.adapter.parse_response(resp.status, resp.headers, resp.body, ctx.target)
+
+    done = await run_attempts(gw, call, body, stream=False, one=one, can_fall_back=lambda: True)
+    if done is None:
+        return await _failed(gw, call)
+    att, result = done
+    _succeeded(gw, call, att, result)
+    await gw.finish(call)
+    return Reply(200, result.body, call.headers)
+
+
+class _StreamRun:
+    """One streaming call: forwards translated bytes, and remembers whether the client has any yet."""
+
+    def __init__(self, gw: Gateway, call: Call, sink: Sink, include_usage: bool) -> None:
+        self.gw, self.call, self.sink, self.include_usage = gw, call, sink, include_usage
+        self.started = False
+
+    async def start(self, dep_id: str) -> None:
+        self.call.headers["x-unhardcoded-deployment"] = dep_id
+        await self.sink.start(self.call.headers)
+        self.started = True
+
+    async def one(self, ctx: AttemptContext) -> tuple[StreamTranslator, bytes]:
+        call = self.call
+        async with asyncio.timeout(ctx.remaining):
+            handle = await self.gw.transport.open_stream(ctx.request, ctx.timeouts)
+            try:
+                ctx.att.http_status = handle.status
+                if handle.status >= 300:
+                    raise ctx.adapter.parse_error(handle.status, handle.headers, await handle.read_all())
+                tr = ctx.adapter.stream_translator(
+                    ctx.target, include_usage=self.include_usage, request_id=call.request_id
+                )
+                async for chunk in handle.chunks():
+                    out = tr.feed(chunk)
+                    if out:
+                        if not self.started:
+                            await self.start(ctx.dep.id)
+                            ctx.att.ttft_ms = round((time.perf_counter() - ctx.t0) * 1000, 3)
+                            call.outcome.ttft_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
+                            self.gw.metrics.observe("unhardcoded_ttft_seconds", call.outcome.ttft_ms / 1000)
+                        await self.sink.write(out)
+                return tr, tr.finish()
+            except TimeoutError:
+                raise ProviderError("timeout", "the call's total budget ran out") from None
+            finally:
+                handle.close()
+
+    async def partial(self, err: ProviderError) -> None:
+        """An error after the first byte: report it in-stream, then end; the receipt says partial."""
+        gw, call = self.gw, self.call
+        o = call.outcome
+        o.status = "partial"
+        o.deployment = call.attempts[-1].deployment
+        o.latency_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
+        message = gw.redact(f"the stream failed after it started: {err.error_class}: {err.message}")
+        o.error = {"error_class": err.error_class, "message": message}
+        _mark_fallbacks(gw, call)
+        await gw.finish(call)
         try:
-            tmo = gw.timeouts(dep.provider, remaining)
-            creds = await gw.credentials.get(dep.provider, tmo)
-            req = adapter.build_request(body, target, creds, stream=False)
-            sent = True
-            resp = await gw.transport.send(req, tmo)
-            att.http_status = resp.status
-            if resp.status >= 300:
-                raise adapter.parse_error(resp.status, resp.headers, resp.body)
-            result = adapter.parse_response(resp.status, resp.headers, resp.body, target)
-        except ProviderError as e:
-            gw.attempt_failed(att, e, (time.perf_counter() - t0) * 1000)
-            cur.last_error = e
-            if _next_step(gw, call, cur, e, sent=sent, skip=skip):
-                continue
-            break
-        att.latency_ms = round((time.perf_counter() - t0) * 1000, 3)
-        _succeeded(gw, call, att, result)
-        gw.metrics.observe("unhardcoded_upstream_seconds", att.latency_ms / 1000)
-        _count_fallbacks(gw, call)
-        await gw.record(call, final=True)
-        gw.finish_metrics(call)
-        return Reply(200, result.body, call.headers)
-    _count_fallbacks(gw, call)
-    reply = _failed(gw, call, cur.last_error)
-    await gw.record(call, final=True)
-    gw.finish_metrics(call)
-    return reply
-
-
-def _count_fallbacks(gw: Gateway, call: Call) -> None:
-    n = _mark_fallbacks(call)
-    if n:
-        gw.metrics.inc("unhardcoded_fallbacks_total", (), n)
+            await self.sink.write(
+                encode_event(error_body(message, f"upstream_{err.error_class}", code=err.error_class))
+            )
+            await self.sink.write(DONE)
+        except ConnectionError:
+            pass
 
 
 async def chat_stream(gw: Gateway, body: dict[str, Any], headers: Any, sink: Sink) -> Reply | None:
     """A streaming call. Returns a Reply when nothing was streamed (an error before the first byte)."""
     call = gw.begin(body, headers)
     if not call.decision.plan:
-        return await no_route(gw, call)
+        return await _no_route(gw, call)
     if gw.store.durability == "strict":
         await gw.record(call, final=False)
     so = body.get("stream_options")
-    include_usage = isinstance(so, dict) and so.get("include_usage") is True
-    cur, skip = _Cursor(), set[str]()
-    plan = call.decision.plan
-    started = False
-    while True:
-        if cur.wait_s:
-            await asyncio.sleep(cur.wait_s)
-        dep = gw.catalog.get(plan[cur.index])
-        assert dep is not None
-        remaining = call.perf0 + gw.settings.call_timeout_s - time.perf_counter()
-        if remaining <= 0:
-            break
-        att = Attempt(dep.id, dep.provider, time.time(), waited_s=cur.wait_s)
-        cur.wait_s = None
-        call.attempts.append(att)
-        target = gw.target(dep)
-        adapter = gw.adapters[target.kind]
-        t0 = time.perf_counter()
-        sent = False
-        translator: StreamTranslator | None = None
-        try:
-            tmo = gw.timeouts(dep.provider, remaining)
-            creds = await gw.credentials.get(dep.provider, tmo)
-            req = adapter.build_request(body, target, creds, stream=True)
-            sent = True
-            async with asyncio.timeout(remaining):
-                handle = await gw.transport.open_stream(req, tmo)
-                try:
-                    att.http_status = handle.status
-                    if handle.status >= 300:
-                        raise adapter.parse_error(handle.status, handle.headers, await handle.read_all())
-                    translator = adapter.stream_translator(
-                        target, include_usage=include_usage, request_id=call.request_id
-                    )
-                    async for chunk in handle.chunks():
-                        out = translator.feed(chunk)
-                        if out:
-                            if not started:
-                                call.headers["x-unhardcoded-deployment"] = dep.id
-                                await sink.start(call.headers)
-                                started = True
-                                att.ttft_ms = round((time.perf_counter() - t0) * 1000, 3)
-                                call.outcome.ttft_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
-                                gw.metrics.observe("unhardcoded_ttft_seconds", call.outcome.ttft_ms / 1000)
-                            await sink.write(out)
-                    tail = translator.finish()
-                finally:
-                    handle.close()
-        except TimeoutError:
-            e = ProviderError("timeout", "the call's total budget ran out mid-stream")
-            gw.attempt_failed(att, e, (time.perf_counter() - t0) * 1000)
-            cur.last_error = e
-            if started:
-                return await _partial(gw, call, sink, e)
-            break
-        except ProviderError as e:
-            gw.attempt_failed(att, e, (time.perf_counter() - t0) * 1000)
-            cur.last_error = e
-            if started:
-                return await _partial(gw, call, sink, e)
-            if _next_step(gw, call, cur, e, sent=sent, skip=skip):
-                continue
-            break
-        except (ConnectionError, asyncio.CancelledError) as e:
-            # The client went away: the receipt still records what was served.
-            err = ProviderError("connection_error", "the client closed the connection")
-            gw.attempt_failed(att, err, (time.perf_counter() - t0) * 1000)
-            call.outcome.status = "partial"
-            call.outcome.error = {"error_class": "client_closed", "message": "the client closed the stream"}
-            call.outcome.deployment = dep.id
-            await gw.record(call, final=True)
-            gw.finish_metrics(call)
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            return None
-        att.latency_ms = round((time.perf_counter() - t0) * 1000, 3)
-        assert translator is not None
-        _succeeded(gw, call, att, translator)
-        _count_fallbacks(gw, call)
-        head, done = (tail[: -len(DONE)], True) if tail.endswith(DONE) else (tail, False)
-        if not started:
-            await sink.start(call.headers)
-            started = True
-        if head:
-            await sink.write(head)
-        # strict: the receipt is committed before the stream's [DONE] reaches the client.
-        await gw.record(call, final=True)
-        gw.finish_metrics(call)
-        await sink.write(DONE if done else b"")
-        return None
-    _count_fallbacks(gw, call)
-    reply = _failed(gw, call, cur.last_error)
-    await gw.record(call, final=True)
-    gw.finish_metrics(call)
-    return reply
-
-
-async def _partial(gw: Gateway, call: Call, sink: Sink, err: ProviderError) -> None:
-    """An error after the first byte: report it in-stream, then end; the receipt says partial."""
-    o = call.outcome
-    o.status = "partial"
-    o.deployment = call.attempts[-1].deployment
-    o.latency_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
-    message = gw.redact(f"the stream failed after it started: {err.error_class}: {err.message}")
-    o.error = {"error_class": err.error_class, "message": message}
-    _count_fallbacks(gw, call)
-    await gw.record(call, final=True)
-    gw.finish_metrics(call)
+    run = _StreamRun(gw, call, sink, isinstance(so, dict) and so.get("include_usage") is True)
     try:
-        await sink.write(encode_event(error_body(message, f"upstream_{err.error_class}", code=err.error_class)))
+        done = await run_attempts(
+            gw, call, body, stream=True, one=run.one, can_fall_back=lambda: not run.started
+        )
+    except (ConnectionError, asyncio.CancelledError):
+        # The client went away mid-stream: the receipt still records what was served.
+        call.outcome.status = "partial"
+        call.outcome.deployment = call.attempts[-1].deployment if call.attempts else None
+        call.outcome.error = {"error_class": "client_closed", "message": "the client closed the stream"}
+        await asyncio.shield(gw.finish(call))
+        raise
+    if done is None:
+        if run.started and call.last_error is not None:
+            await run.partial(call.last_error)
+            return None
+        return await _failed(gw, call)
+    att, (translator, tail) = done
+    _succeeded(gw, call, att, translator)
+    head, has_done = (tail[: -len(DONE)], True) if tail.endswith(DONE) else (tail, False)
+    if not run.started:
+        await run.start(att.deployment)
+    await sink.write(head)
+    # strict: the receipt is committed before the stream's [DONE] reaches the client.
+    await gw.finish(call)
+    if has_done:
         await sink.write(DONE)
-    except ConnectionError:
-        pass
     return None

@@ -44,7 +44,10 @@ class Metrics:
         "unhardcoded_fallbacks_total": ("counter", "attempts that fell back to the next candidate"),
         "unhardcoded_rejections_total": ("counter", "candidates rejected, by rule id (per call)"),
         "unhardcoded_cost_usd_total": ("counter", "cost of answered calls in USD, by deployment"),
-        "unhardcoded_baseline_cost_usd_total": ("counter", "what the same calls would have cost on the baseline"),
+        "unhardcoded_baseline_cost_usd_total": (
+            "counter",
+            "what the same calls would have cost on the baseline",
+        ),
         "unhardcoded_call_seconds": ("histogram", "end-to-end call latency, fallbacks included"),
         "unhardcoded_upstream_seconds": ("histogram", "latency of one upstream attempt"),
         "unhardcoded_ttft_seconds": ("histogram", "time to first streamed byte sent to the client"),
@@ -80,7 +83,9 @@ class Metrics:
             else:
                 for labels, h in sorted(self.histograms.get(name, {}).items()):
                     acc = 0
-                    for b, c in zip((*h.buckets, float("inf")), h.counts or [0] * (len(h.buckets) + 1), strict=True):
+                    for b, c in zip(
+                        (*h.buckets, float("inf")), h.counts or [0] * (len(h.buckets) + 1), strict=True
+                    ):
                         acc += c
                         le = "+Inf" if b == float("inf") else f"{b:g}"
                         lines.append(f"{name}_bucket{_fmt_labels(labels, (('le', le),))} {acc}")

@@ -1,4 +1,4 @@
-"""The JSON Schema of a receipt as readers get it (GET /x/receipts/{id}): the stored body, decision expanded."""
+"""The JSON Schema of a receipt as readers get it (GET /x/receipts/{id}), decision expanded."""
 
 from __future__ import annotations
 
@@ -33,7 +33,15 @@ _CANDIDATE = {
 }
 _ATTEMPT = {
     "type": "object",
-    "required": ["deployment", "provider", "started_at", "latency_ms", "http_status", "error_class", "fell_back"],
+    "required": [
+        "deployment",
+        "provider",
+        "started_at",
+        "latency_ms",
+        "http_status",
+        "error_class",
+        "fell_back",
+    ],
     "properties": {
         "deployment": {"type": "string"},
         "provider": {"type": "string"},
@@ -42,8 +50,16 @@ _ATTEMPT = {
         "ttft_ms": _NUM,
         "http_status": {"type": ["integer", "null"]},
         "error_class": {
-            "enum": [None, "rate_limited", "server_error", "timeout", "connection_error", "bad_response",
-                     "client_error", "auth_error"]
+            "enum": [
+                None,
+                "rate_limited",
+                "server_error",
+                "timeout",
+                "connection_error",
+                "bad_response",
+                "client_error",
+                "auth_error",
+            ]
         },
         "error": _STR,
         "fell_back": {"type": "boolean"},
@@ -52,8 +68,10 @@ _ATTEMPT = {
 }
 _USAGE = {
     "type": ["object", "null"],
-    "properties": {k: {"type": "integer", "minimum": 0} for k in
-                   ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")},
+    "properties": {
+        k: {"type": "integer", "minimum": 0}
+        for k in ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
+    },
 }
 
 
@@ -63,8 +81,22 @@ def receipt_schema() -> dict[str, Any]:
         "$id": "https://unhardcoded.dev/schema/receipt/v1",
         "title": "unhardcoded receipt (unhardcoded-receipt/v1)",
         "type": "object",
-        "required": ["schema", "request_id", "trace_id", "span_id", "created_at", "status", "policy",
-                     "catalog_version", "features", "attempts", "outcome", "explanation", "candidates", "rules"],
+        "required": [
+            "schema",
+            "request_id",
+            "trace_id",
+            "span_id",
+            "created_at",
+            "status",
+            "policy",
+            "catalog_version",
+            "features",
+            "attempts",
+            "outcome",
+            "explanation",
+            "candidates",
+            "rules",
+        ],
         "properties": {
             "schema": {"const": "unhardcoded-receipt/v1"},
             "request_id": {"type": "string"},
@@ -99,7 +131,15 @@ def receipt_schema() -> dict[str, Any]:
             "attempts": {"type": "array", "items": _ATTEMPT},
             "outcome": {
                 "type": "object",
-                "required": ["status", "deployment", "usage", "cost_usd", "baseline", "savings_usd", "latency_ms"],
+                "required": [
+                    "status",
+                    "deployment",
+                    "usage",
+                    "cost_usd",
+                    "baseline",
+                    "savings_usd",
+                    "latency_ms",
+                ],
                 "properties": {
                     "status": {"enum": ["started", "ok", "error", "partial", "no_route"]},
                     "deployment": _STR,

@@ -63,7 +63,7 @@ def cost_usd(dep: Deployment | None, usage: Usage | None) -> float | None:
     pc = dep.get("price_cached_input_per_mtok")
     cached = min(usage.cached_input_tokens, usage.input_tokens)
     uncached = usage.input_tokens - cached
-    total = uncached * pin + cached * (pc if pc is not None else pin) + usage.output_tokens * pout
+    total = float(uncached * pin + cached * (pc if pc is not None else pin) + usage.output_tokens * pout)
     return round(total / 1e6, 10)
 
 
@@ -148,7 +148,11 @@ def expand(receipt: dict[str, Any]) -> dict[str, Any]:
     if not decision:
         return receipt
     attempted = {a["deployment"] for a in receipt.get("attempts", [])}
-    won = (receipt.get("outcome") or {}).get("deployment") if receipt.get("status") in ("ok", "partial") else None
+    won = (
+        (receipt.get("outcome") or {}).get("deployment")
+        if receipt.get("status") in ("ok", "partial")
+        else None
+    )
     candidates = []
     for c in decision.get("candidates", []):
         c = dict(c)

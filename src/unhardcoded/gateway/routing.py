@@ -77,7 +77,9 @@ class Router:
         doc = body.pop("policy", None)
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise RequestError("model: required, a string ('auto', 'policy:NAME' or a deployment id)", path="model")
+            raise RequestError(
+                "model: required, a string ('auto', 'policy:NAME' or a deployment id)", path="model"
+            )
         if doc is not None:
             return (self.named(doc) if isinstance(doc, str) else self.parse(doc)), None
         if model.startswith("policy:"):
@@ -111,5 +113,7 @@ class Router:
     def features(self, body: Mapping[str, Any]) -> RequestFeatures:
         return features_from_body(body, default_output_tokens=self.settings.default_output_tokens)
 
-    def decide(self, policy: Policy, features: RequestFeatures, runtime: RuntimeState | None = None) -> Decision:
+    def decide(
+        self, policy: Policy, features: RequestFeatures, runtime: RuntimeState | None = None
+    ) -> Decision:
         return self.memo.decide(policy, self.catalog, features, runtime)

@@ -72,10 +72,12 @@ class Call:
     headers: dict[str, str]
     attempts: list[Attempt] = field(default_factory=list)
     outcome: Outcome = field(default_factory=Outcome)
-    simulated: bool = False
+    last_error: ProviderError | None = None
 
 
-def error_body(message: str, type_: str, code: str | None = None, param: str | None = None, **extra: Any) -> bytes:
+def error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None, **extra: Any
+) -> bytes:
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code, **extra}})
 
 
@@ -127,7 +129,9 @@ class Gateway:
         if self._runtime is None or self.breakers.version != self._runtime_version:
             rules = [self._no_key]
             if open_now:
-                rules.append(RuntimeRule("rt:circuit-open", "id", "circuit_closed", "closed", open_now, soft=True))
+                rules.append(
+                    RuntimeRule("rt:circuit-open", "id", "circuit_closed", "closed", open_now, soft=True)
+                )
             self._runtime = RuntimeState(tuple(rules), key=self.breakers.version)
             self._runtime_version = self.breakers.version
         return self._runtime
@@ -219,7 +223,7 @@ class Gateway:
             "tenant": None,
             "created_at": iso(call.created_at),
             "status": o.status,
-            "simulated": call.simulated,
+            "simulated": any(self.providers[a.provider].simulated for a in call.attempts),
             "pinned": call.pinned,
             "policy": {
                 "fingerprint": call.policy.fingerprint,
@@ -273,6 +277,11 @@ class Gateway:
         )
         call.decision_blob = None  # the writer has it now
         await self.store.write(rec)
+
+    async def finish(self, call: Call) -> None:
+        """Write the final receipt (strict: committed before this returns) and count the call."""
+        await self.record(call, final=True)
+        self.finish_metrics(call)
 
     def finish_metrics(self, call: Call) -> None:
         o = call.outcome

@@ -54,7 +54,9 @@ def _map_error(e: BaseException) -> ProviderError:
     if isinstance(e, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return ProviderError("timeout", "upstream timed out")
     if isinstance(e, aiohttp.ClientConnectorError):
-        return ProviderError("connection_error", f"cannot connect to upstream: {e.os_error.strerror or 'refused'}")
+        return ProviderError(
+            "connection_error", f"cannot connect to upstream: {e.os_error.strerror or 'refused'}"
+        )
     if isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionResetError):
         return ProviderError("connection_error", "upstream closed the connection")
     if isinstance(e, aiohttp.ClientPayloadError):
@@ -104,7 +106,9 @@ class AiohttpTransport:
 
     def _get(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=self._keepalive, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, keepalive_timeout=self._keepalive, ttl_dns_cache=300
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
             )
@@ -119,7 +123,9 @@ class AiohttpTransport:
                     call.method, call.url, data=call.body, headers=call.headers, timeout=tmo
                 ) as resp:
                     body = await resp.read()
-                    return UpstreamResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+                    return UpstreamResponse(
+                        resp.status, {k.lower(): v for k, v in resp.headers.items()}, body
+                    )
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
             raise _map_error(e) from None
 
@@ -128,7 +134,9 @@ class AiohttpTransport:
         tmo = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.idle_s)
         try:
             async with asyncio.timeout(min(timeouts.first_byte_s, timeouts.total_s)):
-                resp = await session.request(call.method, call.url, data=call.body, headers=call.headers, timeout=tmo)
+                resp = await session.request(
+                    call.method, call.url, data=call.body, headers=call.headers, timeout=tmo
+                )
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
             raise _map_error(e) from None
         return _AiohttpStream(resp, timeouts.idle_s)

@@ -33,31 +33,47 @@ def _ts(value: str | None, name: str) -> float | None:
     return d.timestamp()
 
 
-def create_app(gw: Gateway) -> web.Application:
-    app = web.Application(client_max_size=32 * 1024**2)
-    app[GATEWAY_KEY] = gw
-    models = _models_body(gw)
+class Routes:
+    """The read-side and dry-run endpoints; the chat endpoint lives in chat.py."""
 
-    async def list_models(request: web.Request) -> web.Response:
-        return web.Response(body=models, content_type="application/json")
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.models = _models_body(gw)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return _json({"status": "ok", "catalog_version": gw.catalog.version, "deployments": len(gw.catalog),
-                      "receipts_pending": gw.store.stats.pending, "durability": gw.store.durability})
+    async def list_models(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.models, content_type="application/json")
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
+        gw = self.gw
+        return _json(
+            {
+                "status": "ok",
+                "catalog_version": gw.catalog.version,
+                "deployments": len(gw.catalog),
+                "receipts_pending": gw.store.stats.pending,
+                "durability": gw.store.durability,
+            }
+        )
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        gw = self.gw
         gw.metrics.gauges["unhardcoded_receipts_pending"] = float(gw.store.stats.pending)
-        return web.Response(text=gw.metrics.render(), content_type="text/plain", charset="utf-8",
-                            headers={"x-content-type-options": "nosniff"})
+        return web.Response(
+            text=gw.metrics.render(),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"x-content-type-options": "nosniff"},
+        )
 
-    async def rank(request: web.Request) -> web.Response:
+    async def rank(self, request: web.Request) -> web.Response:
+        gw = self.gw
         try:
             doc = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
         try:
             if not isinstance(doc, dict):
-                raise RequestError("body: expected {\"policy\": {...}, \"request\": {...}}")
+                raise RequestError('body: expected {"policy": {...}, "request": {...}}')
             req = doc.get("request") or {"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}
             if not isinstance(req, dict):
                 raise RequestError("request: expected a chat-completions object", path="request")
@@ -74,43 +90,62 @@ def create_app(gw: Gateway) -> web.Application:
         out["attempts"] = []
         return _json(out)
 
-    async def fields(request: web.Request) -> web.Response:
+    async def fields(self, request: web.Request) -> web.Response:
+        gw = self.gw
         return _json({"fields": [f.to_dict() for f in gw.catalog.fields]})
 
-    async def catalog_now(request: web.Request) -> web.Response:
+    async def catalog_now(self, request: web.Request) -> web.Response:
+        gw = self.gw
         return _json(gw.catalog.to_dict())
 
-    async def catalog_at(request: web.Request) -> web.Response:
+    async def catalog_at(self, request: web.Request) -> web.Response:
+        gw = self.gw
         version = request.match_info["version"]
         if version == gw.catalog.version:
             return _json(gw.catalog.to_dict())
         blob = await gw.store.get_catalog(version)
         if blob is None:
-            return error_response(404, f"no catalog with version {version!r} is kept", "not_found",
-                                  param="version", code="unknown_catalog_version")
+            return error_response(
+                404,
+                f"no catalog with version {version!r} is kept",
+                "not_found",
+                param="version",
+                code="unknown_catalog_version",
+            )
         return web.Response(body=blob, content_type="application/json")
 
-    async def receipt(request: web.Request) -> web.Response:
+    async def receipt(self, request: web.Request) -> web.Response:
+        gw = self.gw
         rid = request.match_info["request_id"]
         r = await gw.store.get(rid)
         if r is None:
-            return error_response(404, f"no receipt {rid!r}", "not_found", param="request_id", code="unknown_receipt")
+            return error_response(
+                404, f"no receipt {rid!r}", "not_found", param="request_id", code="unknown_receipt"
+            )
         return _json(expand(r))
 
-    async def trace(request: web.Request) -> web.Response:
+    async def trace(self, request: web.Request) -> web.Response:
+        gw = self.gw
         tid = request.match_info["trace_id"]
         items = [expand(r) for r in await gw.store.trace(tid)]
         if not items:
-            return error_response(404, f"no trace {tid!r}", "not_found", param="trace_id", code="unknown_trace")
+            return error_response(
+                404, f"no trace {tid!r}", "not_found", param="trace_id", code="unknown_trace"
+            )
         return _json({"trace_id": tid, "receipts": items, "totals": _totals(items)})
 
-    async def search(request: web.Request) -> web.Response:
+    async def search(self, request: web.Request) -> web.Response:
+        gw = self.gw
         q = request.query
         try:
             limit = int(q.get("limit", "100"))
             rows = await gw.store.search(
-                workload=q.get("workload"), since=_ts(q.get("since"), "since"), until=_ts(q.get("until"), "until"),
-                deployment=q.get("deployment"), fingerprint=q.get("fingerprint"), limit=max(1, min(limit, 1000)),
+                workload=q.get("workload"),
+                since=_ts(q.get("since"), "since"),
+                until=_ts(q.get("until"), "until"),
+                deployment=q.get("deployment"),
+                fingerprint=q.get("fingerprint"),
+                limit=max(1, min(limit, 1000)),
             )
         except ValueError:
             return error_response(400, "limit: expected an integer", "invalid_request_error", param="limit")
@@ -118,7 +153,7 @@ def create_app(gw: Gateway) -> web.Application:
             return user_error(e)
         return _json({"receipts": rows})
 
-    async def schema(request: web.Request) -> web.Response:
+    async def schema(self, request: web.Request) -> web.Response:
         what = request.match_info["what"]
         if what == "receipt":
             from unhardcoded.gateway.receipt_schema import receipt_schema
@@ -128,42 +163,54 @@ def create_app(gw: Gateway) -> web.Application:
             from unhardcoded.policy.schema import policy_schema
 
             return _json(policy_schema())
-        return error_response(404, f"no schema {what!r}", "not_found", param="what", choices=["policy", "receipt"])
+        return error_response(
+            404, f"no schema {what!r}", "not_found", param="what", choices=["policy", "receipt"]
+        )
 
-    async def openapi(request: web.Request) -> web.Response:
+    async def openapi(self, request: web.Request) -> web.Response:
         from unhardcoded.http.openapi import openapi_document
 
         return _json(openapi_document())
 
-    async def on_startup(app: web.Application) -> None:
+    async def on_startup(self, app: web.Application) -> None:
+        gw = self.gw
         await gw.store.open()
         await gw.store.put_catalog(gw.catalog.version, orjson.dumps(gw.catalog.to_dict()))
 
-    async def on_cleanup(app: web.Application) -> None:
+    async def on_cleanup(self, app: web.Application) -> None:
+        gw = self.gw
         await gw.close()
 
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
+
+def create_app(gw: Gateway) -> web.Application:
+    app = web.Application(client_max_size=32 * 1024**2)
+    app[GATEWAY_KEY] = gw
+    r = Routes(gw)
+    app.on_startup.append(r.on_startup)
+    app.on_cleanup.append(r.on_cleanup)
     app.router.add_post("/v1/chat/completions", make_handler(gw))
     app.router.add_post("/chat/completions", make_handler(gw))
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_post("/x/rank", rank)
-    app.router.add_get("/x/fields", fields)
-    app.router.add_get("/x/catalog", catalog_now)
-    app.router.add_get("/x/catalog/{version}", catalog_at)
-    app.router.add_get("/x/receipts/{request_id}", receipt)
-    app.router.add_get("/x/traces", search)
-    app.router.add_get("/x/traces/{trace_id}", trace)
-    app.router.add_get("/x/schema/{what}", schema)
-    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/v1/models", r.list_models)
+    app.router.add_get("/healthz", r.healthz)
+    app.router.add_get("/metrics", r.metrics)
+    app.router.add_post("/x/rank", r.rank)
+    app.router.add_get("/x/fields", r.fields)
+    app.router.add_get("/x/catalog", r.catalog_now)
+    app.router.add_get("/x/catalog/{version}", r.catalog_at)
+    app.router.add_get("/x/receipts/{request_id}", r.receipt)
+    app.router.add_get("/x/traces", r.search)
+    app.router.add_get("/x/traces/{trace_id}", r.trace)
+    app.router.add_get("/x/schema/{what}", r.schema)
+    app.router.add_get("/openapi.json", r.openapi)
     return app
 
 
 def _models_body(gw: Gateway) -> bytes:
     data: list[dict[str, Any]] = [{"id": "auto", "object": "model", "created": 0, "owned_by": "unhardcoded"}]
-    data += [{"id": f"policy:{n}", "object": "model", "created": 0, "owned_by": "unhardcoded"} for n in gw.router.policies]
+    data += [
+        {"id": f"policy:{n}", "object": "model", "created": 0, "owned_by": "unhardcoded"}
+        for n in gw.router.policies
+    ]
     data += [{"id": d.id, "object": "model", "created": 0, "owned_by": d.provider} for d in gw.catalog]
     return orjson.dumps({"object": "list", "data": data})
 

@@ -48,7 +48,8 @@ def check_body(body: Any) -> dict[str, Any]:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise RequestError(
-                f"messages[{i}].role: expected one of {', '.join(ROLES)}", path=f"messages[{i}].role",
+                f"messages[{i}].role: expected one of {', '.join(ROLES)}",
+                path=f"messages[{i}].role",
                 choices=list(ROLES),
             )
     stream = body.get("stream")
@@ -86,7 +87,8 @@ def make_handler(gw: Gateway) -> Any:
         except Exception:
             log.exception("unexpected error in chat completions")
             return internal_error()
-        return web.Response(status=reply.status, body=reply.body, headers=reply.headers,
-                            content_type="application/json")
+        return web.Response(
+            status=reply.status, body=reply.body, headers=reply.headers, content_type="application/json"
+        )
 
     return chat_completions

@@ -11,7 +11,9 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _ok(description: str, schema: dict[str, Any] | None = None, media: str = "application/json") -> dict[str, Any]:
+def _ok(
+    description: str, schema: dict[str, Any] | None = None, media: str = "application/json"
+) -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": schema or {"type": "object"}}}}
 
 
@@ -27,11 +29,21 @@ def openapi_document() -> dict[str, Any]:
         "type": "object",
         "required": ["model", "messages"],
         "properties": {
-            "model": {"type": "string", "description": "'auto', 'policy:NAME', or a deployment/model id (pinned)"},
-            "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role"],
-                                                                 "properties": {"role": {"enum": [
-                                                                     "system", "developer", "user", "assistant",
-                                                                     "tool", "function"]}}}},
+            "model": {
+                "type": "string",
+                "description": "'auto', 'policy:NAME', or a deployment/model id (pinned)",
+            },
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["role"],
+                    "properties": {
+                        "role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]}
+                    },
+                },
+            },
             "policy": {"oneOf": [{"$ref": "#/components/schemas/Policy"}, {"type": "string"}]},
             "stream": {"type": "boolean"},
             "max_tokens": {"type": "integer", "minimum": 1},
@@ -48,50 +60,107 @@ def openapi_document() -> dict[str, Any]:
         "/x/catalog": "the catalog now",
     }
     paths: dict[str, Any] = {
-        "/v1/chat/completions": {"post": {
-            "summary": "OpenAI-compatible chat completions, routed by the call's policy",
-            "parameters": [{"name": "x-unhardcoded-policy", "in": "header", "required": False,
-                            "schema": {"type": "string"}},
-                           {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"}}],
-            "requestBody": _json_body(chat_request),
-            "responses": {"200": {"description": "chat.completion, or an SSE stream of chat.completion.chunk",
-                                  "content": {"application/json": {"schema": {"type": "object"}},
-                                              "text/event-stream": {"schema": {"type": "string"}}}},
-                          "422": _ok("no deployment passed the policy (the receipt says why)", _ERR),
-                          "429": _ok("every attempt was rate limited", _ERR),
-                          "502": _ok("every attempt failed upstream", _ERR),
-                          "504": _ok("the call's budget ran out", _ERR), **_ERRORS},
-        }},
-        "/x/rank": {"post": {
-            "summary": "dry run: the decision for a policy and request, no inference",
-            "requestBody": _json_body({"type": "object", "properties": {
-                "policy": {"$ref": "#/components/schemas/Policy"}, "request": chat_request}}),
-            "responses": {"200": _ok("the decision, as a receipt without attempts"), **_ERRORS},
-        }},
-        "/metrics": {"get": {"summary": "Prometheus metrics",
-                             "responses": {"200": _ok("text format", {"type": "string"}, "text/plain")}}},
-        "/x/catalog/{version}": {"get": {
-            "summary": "the catalog as it was at a version a receipt names",
-            "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _ok("catalog"), **_ERRORS}}},
-        "/x/receipts/{request_id}": {"get": {
-            "summary": "one receipt, decision expanded",
-            "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _ok("receipt", {"$ref": "#/components/schemas/Receipt"}), **_ERRORS}}},
-        "/x/traces/{trace_id}": {"get": {
-            "summary": "every receipt of a trace, with totals",
-            "parameters": [{"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _ok("trace"), **_ERRORS}}},
-        "/x/traces": {"get": {
-            "summary": "search receipts",
-            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                           for n in ("workload", "since", "until", "deployment", "fingerprint", "limit")],
-            "responses": {"200": _ok("receipt summaries"), **_ERRORS}}},
-        "/x/schema/{what}": {"get": {
-            "summary": "JSON Schema of a policy or a receipt",
-            "parameters": [{"name": "what", "in": "path", "required": True,
-                            "schema": {"enum": ["policy", "receipt"]}}],
-            "responses": {"200": _ok("schema"), **_ERRORS}}},
+        "/v1/chat/completions": {
+            "post": {
+                "summary": "OpenAI-compatible chat completions, routed by the call's policy",
+                "parameters": [
+                    {
+                        "name": "x-unhardcoded-policy",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "traceparent", "in": "header", "required": False, "schema": {"type": "string"}},
+                ],
+                "requestBody": _json_body(chat_request),
+                "responses": {
+                    "200": {
+                        "description": "chat.completion, or an SSE stream of chat.completion.chunk",
+                        "content": {
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "422": _ok("no deployment passed the policy (the receipt says why)", _ERR),
+                    "429": _ok("every attempt was rate limited", _ERR),
+                    "502": _ok("every attempt failed upstream", _ERR),
+                    "504": _ok("the call's budget ran out", _ERR),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/x/rank": {
+            "post": {
+                "summary": "dry run: the decision for a policy and request, no inference",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "policy": {"$ref": "#/components/schemas/Policy"},
+                            "request": chat_request,
+                        },
+                    }
+                ),
+                "responses": {"200": _ok("the decision, as a receipt without attempts"), **_ERRORS},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": _ok("text format", {"type": "string"}, "text/plain")},
+            }
+        },
+        "/x/catalog/{version}": {
+            "get": {
+                "summary": "the catalog as it was at a version a receipt names",
+                "parameters": [
+                    {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok("catalog"), **_ERRORS},
+            }
+        },
+        "/x/receipts/{request_id}": {
+            "get": {
+                "summary": "one receipt, decision expanded",
+                "parameters": [
+                    {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok("receipt", {"$ref": "#/components/schemas/Receipt"}), **_ERRORS},
+            }
+        },
+        "/x/traces/{trace_id}": {
+            "get": {
+                "summary": "every receipt of a trace, with totals",
+                "parameters": [
+                    {"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok("trace"), **_ERRORS},
+            }
+        },
+        "/x/traces": {
+            "get": {
+                "summary": "search receipts",
+                "parameters": [
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("workload", "since", "until", "deployment", "fingerprint", "limit")
+                ],
+                "responses": {"200": _ok("receipt summaries"), **_ERRORS},
+            }
+        },
+        "/x/schema/{what}": {
+            "get": {
+                "summary": "JSON Schema of a policy or a receipt",
+                "parameters": [
+                    {
+                        "name": "what",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["policy", "receipt"]},
+                    }
+                ],
+                "responses": {"200": _ok("schema"), **_ERRORS},
+            }
+        },
     }
     for path, summary in get_paths.items():
         paths[path] = {"get": {"summary": summary, "responses": {"200": _ok(summary)}}}
@@ -99,13 +168,30 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "unhardcoded gateway", "version": __version__},
         "paths": paths,
-        "components": {"schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["message", "type"],
-                "properties": {"message": {"type": "string"}, "type": {"type": "string"},
-                               "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]},
-                               "choices": {"type": "array", "items": {"type": "string"}}}}}},
-            "Policy": {"type": "object", "description": "sigma-pol/v1; GET /x/schema/policy has the full schema"},
-            "Receipt": {"type": "object", "description": "GET /x/schema/receipt has the full schema"},
-        }},
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["message", "type"],
+                            "properties": {
+                                "message": {"type": "string"},
+                                "type": {"type": "string"},
+                                "param": {"type": ["string", "null"]},
+                                "code": {"type": ["string", "null"]},
+                                "choices": {"type": "array", "items": {"type": "string"}},
+                            },
+                        }
+                    },
+                },
+                "Policy": {
+                    "type": "object",
+                    "description": "sigma-pol/v1; GET /x/schema/policy has the full schema",
+                },
+                "Receipt": {"type": "object", "description": "GET /x/schema/receipt has the full schema"},
+            }
+        },
     }

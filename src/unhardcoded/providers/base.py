@@ -81,7 +81,7 @@ class ChatResult:
 
 
 class StreamTranslator(Protocol):
-    """Turns a provider's streamed bytes into OpenAI SSE bytes (`data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`).
+    """Turns streamed provider bytes into OpenAI SSE (`data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`).
 
     `feed` may receive any split of the byte stream (half an event, several events). It raises
     ProviderError on an in-band error event. `finish` is called at upstream EOF: it returns the final
@@ -110,7 +110,9 @@ class Adapter(Protocol):
         """`body` is the client's OpenAI chat-completions body without gateway fields (policy)."""
         ...
 
-    def parse_response(self, status: int, headers: Mapping[str, str], body: bytes, target: Target) -> ChatResult:
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, target: Target
+    ) -> ChatResult:
         """Parse a complete answer; raise ProviderError for an error status or a malformed body."""
         ...
 
@@ -119,7 +121,7 @@ class Adapter(Protocol):
         ...
 
     def stream_translator(self, target: Target, *, include_usage: bool, request_id: str) -> StreamTranslator:
-        """A fresh translator for one streamed attempt. `include_usage`: the client asked for the usage chunk."""
+        """A fresh translator per streamed attempt; `include_usage`: the client asked for the usage chunk."""
         ...
 
 

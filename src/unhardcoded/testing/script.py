@@ -31,8 +31,6 @@ class Step:
         return cls(**d)
 
 
-
-
 def _model_step(model: str) -> Step | None:
     steps = {
         "sim-429": Step(status=429, retry_after=0.01),
