@@ -123,6 +123,9 @@ async def run_attempts(
             tmo = gw.timeouts(dep.provider, remaining)
             creds = await gw.credentials.get(dep.provider, tmo)
             req = adapter.build_request(body, target, creds, stream=stream)
+            request_warnings = getattr(adapter, "request_warnings", None)  # optional, see providers/base.py
+            if request_warnings is not None:
+                att.warnings = list(request_warnings(body))
             sent = True
             result = await one(AttemptContext(att, dep, target, adapter, req, tmo, remaining, t0))
         except ProviderError as e:
@@ -155,7 +158,7 @@ def _succeeded(gw: Gateway, call: Call, att: Attempt, result: ChatResult | Strea
     o.model = result.model
     o.usage = result.usage
     o.finish_reason = result.finish_reason
-    o.warnings.extend(result.warnings)
+    o.warnings.extend(w for w in (*att.warnings, *result.warnings) if w not in o.warnings)
     o.latency_ms = round((time.perf_counter() - call.perf0) * 1000, 3)
     o.price(gw.catalog, call.policy.baseline)
     gw.breakers.success(att.deployment)

@@ -79,6 +79,7 @@ class Attempt:
     error: str | None = None
     fell_back: bool = False
     waited_s: float | None = None  # Retry-After honoured before this attempt
+    warnings: list[str] = field(default_factory=list)  # parameters the adapter dropped for this provider
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +93,7 @@ class Attempt:
             "error": self.error,
             "fell_back": self.fell_back,
             "waited_s": self.waited_s,
+            "warnings": self.warnings,
         }
 
 

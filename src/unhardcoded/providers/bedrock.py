@@ -1,0 +1,414 @@
+"""AWS Bedrock Runtime adapter: OpenAI chat bodies ↔ the Converse / ConverseStream APIs, SigV4-signed.
+
+Sans-I/O: builds and signs requests (botocore's signer; the clock is read here) and parses answers.
+
+OpenAI parameters on Bedrock:
+- supported: messages (system/developer → `system`; tool messages → a user turn of toolResult blocks;
+  consecutive same-role turns merged), images as `data:` URLs (png/jpeg/gif/webp), tools, tool_choice
+  auto/required/{function}, max_tokens / max_completion_tokens, temperature (above 1: sent as 1, with a
+  warning), top_p, stop, stream, stream_options; response_format json_schema / json_object become a
+  forced tool (`json_response`, the Anthropic structured-output pattern) whose input is returned as the
+  message content. System messages after the first turn move into `system`, with a warning.
+- dropped with a warning: seed, presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs,
+  user, parallel_tool_calls=false, and any other parameter Converse has no field for; tool_choice "none"
+  (Converse has no such mode: the tools are left out, or kept when the history already holds tool calls,
+  because Converse rejects toolUse blocks without a toolConfig).
+- refused (ProviderError client_error): n > 1; https image URLs (Converse takes image bytes only);
+  content parts other than text and image_url; assistant tool-call arguments that are not a JSON object.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import orjson
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+
+from unhardcoded.errors import ProviderError
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+from unhardcoded.providers.bedrock_stream import (
+    JSON_TOOL,
+    BedrockStreamTranslator,
+    error_from_answer,
+    finish_reason_for,
+    header,
+    openai_usage,
+    usage_from,
+)
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+_HANDLED = {
+    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
+    "top_p", "stop", "tools", "tool_choice", "response_format", "n", "parallel_tool_calls",
+}  # fmt: skip
+_IMAGE_FORMATS = {"image/" + k: k for k in ("png", "jpeg", "gif", "webp")} | {"image/jpg": "jpeg"}
+# Every RFC 3986 pchar but "/" stays literal, so no HTTP client re-quotes the path after it was signed.
+_PATH_SAFE = ":@!$&'()*+,;=-._~"
+_REGION_IN_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+def _client_error(message: str) -> ProviderError:
+    return ProviderError("client_error", message)
+
+
+def _texts(content: Any, where: str) -> list[str]:
+    """The non-empty texts of a string or a list of text parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [content] if content else []
+    if not isinstance(content, list):
+        raise _client_error(f"{where}.content must be a string or a list of parts")
+    out = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
+            raise _client_error(f"{where}.content[{j}]: only text parts are allowed here")
+        text = part.get("text", part.get("refusal"))
+        if isinstance(text, str) and text:
+            out.append(text)
+    return out
+
+
+def _image(part: Mapping[str, Any], where: str) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url.startswith("data:"):
+        raise _client_error(
+            f"{where}.image_url: Bedrock Converse takes image bytes only, not image URLs; send a data: URL"
+        )
+    meta, _, data = url[5:].partition(",")
+    mime, _, encoding = meta.partition(";")
+    fmt = _IMAGE_FORMATS.get(mime.lower())
+    if fmt is None or encoding.lower() != "base64" or not data:
+        raise _client_error(f"{where}.image_url: Bedrock takes base64 png, jpeg, gif or webp images")
+    return {"image": {"format": fmt, "source": {"bytes": data}}}
+
+
+def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
+    if isinstance(content, str) or content is None:
+        return [{"text": t} for t in _texts(content, f"messages[{i}]")]
+    if not isinstance(content, list):
+        raise _client_error(f"messages[{i}].content must be a string or a list of parts")
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            if part["text"]:
+                blocks.append({"text": part["text"]})
+        elif kind == "image_url":
+            blocks.append(_image(part, f"messages[{i}].content[{j}]"))
+        else:
+            raise _client_error(f"messages[{i}].content[{j}]: part type {kind!r} is not supported on Bedrock")
+    return blocks
+
+
+def _assistant_blocks(message: Mapping[str, Any], i: int) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"text": t} for t in _texts(message.get("content"), f"messages[{i}]")]
+    for k, call in enumerate(message.get("tool_calls") or []):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            raise _client_error(f"messages[{i}].tool_calls[{k}] must be a function call")
+        raw = fn.get("arguments") or "{}"
+        try:
+            args = orjson.loads(raw) if isinstance(raw, str) else raw
+        except orjson.JSONDecodeError:
+            args = None
+        if not isinstance(args, dict):
+            raise _client_error(f"messages[{i}].tool_calls[{k}].function.arguments must be a JSON object")
+        blocks.append({"toolUse": {"toolUseId": call.get("id"), "name": fn.get("name"), "input": args}})
+    return blocks
+
+
+def _tool_result(message: Mapping[str, Any], i: int) -> dict[str, Any]:
+    # No `status`: only some model families accept it, and an OpenAI tool message carries no error flag.
+    texts = _texts(message.get("content"), f"messages[{i}]")
+    return {"toolResult": {"toolUseId": message.get("tool_call_id"), "content": [{"text": t} for t in texts]}}
+
+
+def _messages(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
+    """OpenAI messages → (system blocks, Converse turns, whether the history holds tool blocks)."""
+    if not isinstance(messages, list) or not messages:
+        raise _client_error("messages must be a non-empty list")
+    system: list[dict[str, str]] = []
+    turns: list[dict[str, Any]] = []
+    has_tools = moved = False
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            if turns and not moved:
+                moved = True
+                warnings.append("system messages after the first turn were moved into the top-level system")
+            system.extend({"text": t} for t in _texts(message.get("content"), f"messages[{i}]"))
+            continue
+        if role == "user":
+            blocks = _user_blocks(message.get("content"), i)
+        elif role == "assistant":
+            blocks = _assistant_blocks(message, i)
+        elif role == "tool":
+            role, blocks = "user", [_tool_result(message, i)]
+        else:
+            raise _client_error(f"messages[{i}].role {role!r} is not supported on Bedrock")
+        has_tools = has_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return system, turns, has_tools
+
+
+def _json_tool(response_format: Any) -> dict[str, Any] | None:
+    """response_format → the forced tool that carries the answer, or None for plain text."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        schema: Any = {"type": "object"}
+        description = "Give your answer as a JSON object."
+    elif kind == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        schema = spec.get("schema") or {"type": "object"}
+        description = f"Give your answer as JSON matching the `{spec.get('name', 'response')}` schema."
+        if spec.get("description"):
+            description += " " + str(spec["description"])
+    else:
+        raise _client_error(f"response_format type {kind!r} is not supported on Bedrock")
+    return {"toolSpec": {"name": JSON_TOOL, "description": description, "inputSchema": {"json": schema}}}
+
+
+def _tool_specs(tools: Any) -> list[dict[str, Any]]:
+    specs = []
+    for k, tool in enumerate(tools or []):
+        fn = (
+            tool.get("function")
+            if isinstance(tool, dict) and tool.get("type", "function") == "function"
+            else None
+        )
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise _client_error(f"tools[{k}]: only function tools with a name are supported on Bedrock")
+        if fn["name"] == JSON_TOOL:
+            raise _client_error(
+                f"tools[{k}]: the name {JSON_TOOL!r} is reserved for response_format on Bedrock"
+            )
+        spec: dict[str, Any] = {"name": fn["name"]}
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        spec["inputSchema"] = {"json": fn.get("parameters") or {"type": "object", "properties": {}}}
+        specs.append({"toolSpec": spec})
+    return specs
+
+
+def _named_choice(choice: Any) -> str | None:
+    """The function a tool_choice names, None for the string modes; raises for anything else."""
+    if choice in (None, "auto", "none", "required"):
+        return None
+    fn = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise _client_error("tool_choice must be 'auto', 'none', 'required' or a function")
+    return str(fn["name"])
+
+
+def _tool_config(body: Mapping[str, Any], has_tools: bool, warnings: list[str]) -> dict[str, Any] | None:
+    specs = _tool_specs(body.get("tools"))
+    json_tool = _json_tool(body.get("response_format"))
+    choice = body.get("tool_choice")
+    named = _named_choice(choice)
+    callable_tools = bool(specs) and choice != "none"
+    if choice == "none" and specs:
+        if has_tools:
+            warnings.append(
+                "tool_choice 'none' has no Bedrock equivalent; tools kept (the history has tool calls)"
+            )
+        else:
+            warnings.append("tool_choice 'none' has no Bedrock equivalent; the tools were left out")
+            specs = []
+    tool_choice: dict[str, Any] | None = None
+    if json_tool is not None:
+        # With tools the model may call, "any" lets it call one of them or answer through the JSON tool.
+        name = named or (None if callable_tools else JSON_TOOL)
+        tool_choice = {"tool": {"name": name}} if name else {"any": {}}
+        specs.append(json_tool)
+    elif not specs:
+        return None
+    elif named:
+        tool_choice = {"tool": {"name": named}}
+    elif choice in ("required", "auto"):
+        # Left out unless asked for: several Bedrock model families reject any toolChoice field.
+        tool_choice = {"any": {}} if choice == "required" else {"auto": {}}
+    config: dict[str, Any] = {"tools": specs}
+    if tool_choice is not None:
+        config["toolChoice"] = tool_choice
+    return config
+
+
+def _inference_config(body: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    max_tokens = body.get("max_completion_tokens")
+    max_tokens = body.get("max_tokens") if max_tokens is None else max_tokens
+    if max_tokens is not None:
+        config["maxTokens"] = max_tokens
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float) and temperature > 1:
+        # OpenAI allows up to 2; the models on Bedrock take 0–1 (a 400 otherwise).
+        warnings.append(f"temperature {temperature} is above Bedrock's maximum of 1; sent as 1")
+        temperature = 1
+    if temperature is not None:
+        config["temperature"] = temperature
+    if body.get("top_p") is not None:
+        config["topP"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [s for s in ([stop] if isinstance(stop, str) else stop) if s]
+    return config
+
+
+def to_converse(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """An OpenAI chat body → (the Converse request body, warnings about what was dropped)."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise _client_error(f"n={n}: Bedrock Converse returns one choice; n > 1 is not supported")
+    warnings = [
+        f"{key} has no Bedrock Converse equivalent; dropped"
+        for key, value in body.items()
+        if key not in _HANDLED and value is not None and value is not False
+    ]
+    if body.get("parallel_tool_calls") is False:
+        warnings.append("parallel_tool_calls=false has no Bedrock Converse equivalent; dropped")
+    system, turns, has_tools = _messages(body.get("messages"), warnings)
+    out: dict[str, Any] = {"messages": turns}
+    if system:
+        out["system"] = system
+    inference = _inference_config(body, warnings)
+    if inference:
+        out["inferenceConfig"] = inference
+    tool_config = _tool_config(body, has_tools, warnings)
+    if tool_config is not None:
+        out["toolConfig"] = tool_config
+    return out, warnings
+
+
+def _region(target: Target) -> str:
+    region = target.region or target.options.get("region")
+    if not region and target.base_url:
+        found = _REGION_IN_HOST.search(target.base_url)
+        region = found.group(1) if found else None
+    if not isinstance(region, str) or not region:
+        raise _client_error(f"deployment {target.deployment_id} has no AWS region for Bedrock")
+    return region
+
+
+def _sign(url: str, body: bytes, headers: dict[str, str], region: str, credentials: Credentials) -> None:
+    """Add SigV4 headers (X-Amz-Date, X-Amz-Security-Token, Authorization) to `headers`."""
+    key_id, secret = credentials.aws_access_key_id, credentials.aws_secret_access_key
+    if not key_id or not secret:
+        if not credentials.api_key:
+            raise ProviderError("auth_error", "no AWS credentials or Bedrock API key for this deployment")
+        headers["Authorization"] = f"Bearer {credentials.api_key}"  # a Bedrock API key
+        return
+    token = credentials.aws_session_token
+    amz_date = datetime.now(UTC).strftime(SIGV4_TIMESTAMP)
+    headers["X-Amz-Date"] = amz_date
+    if token:
+        headers["X-Amz-Security-Token"] = token
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(BotoCredentials(key_id, secret, token), "bedrock", region)
+    # add_auth's steps, minus its debug logging of the canonical request (which holds the session token).
+    canonical = signer.canonical_request(request)
+    signature = signer.signature(signer.string_to_sign(request, canonical), request)
+    signed = signer.signed_headers(signer.headers_to_sign(request))
+    headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={signer.scope(request)}, SignedHeaders={signed}, Signature={signature}"
+    )
+
+
+class BedrockAdapter:
+    """AWS Bedrock Runtime, Converse and ConverseStream."""
+
+    kind: ClassVar[str] = "bedrock"
+
+    def build_request(
+        self, body: Mapping[str, Any], target: Target, credentials: Credentials, *, stream: bool
+    ) -> HttpCall:
+        payload = orjson.dumps(to_converse(body)[0])
+        region = _region(target)
+        base = (target.base_url or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
+        model = quote(target.upstream_model, safe=_PATH_SAFE)
+        url = f"{base}/model/{model}/{'converse-stream' if stream else 'converse'}"
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": EVENT_STREAM if stream else "application/json",
+        }
+        _sign(url, payload, headers, region, credentials)
+        return HttpCall("POST", url, headers, payload)
+
+    def request_warnings(self, body: Mapping[str, Any]) -> tuple[str, ...]:
+        """What build_request drops from `body`, for the receipt (HttpCall has no field for it)."""
+        return tuple(to_converse(body)[1])
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, target: Target
+    ) -> ChatResult:
+        if not 200 <= status < 300:
+            raise self.parse_error(status, headers, body)
+        try:
+            data = orjson.loads(body)
+            blocks = data["output"]["message"]["content"]
+            if not isinstance(blocks, list):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise ProviderError("bad_response", "bedrock answer is not a Converse response") from None
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        answer: str | None = None
+        for block in blocks:
+            tool = block.get("toolUse") if isinstance(block, dict) else None
+            if isinstance(tool, dict):
+                arguments = orjson.dumps(tool.get("input", {})).decode()
+                if tool.get("name") == JSON_TOOL:
+                    answer = arguments
+                    continue
+                call = {"id": tool.get("toolUseId"), "type": "function"}
+                calls.append(call | {"function": {"name": tool.get("name"), "arguments": arguments}})
+            elif isinstance(block, dict) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+        finish = finish_reason_for(data.get("stopReason"), json_answer=answer is not None and not calls)
+        usage = usage_from(data.get("usage"))
+        message: dict[str, Any] = {"role": "assistant"}
+        message["content"] = answer if answer is not None else "".join(texts) if texts or not calls else None
+        if calls:
+            message["tool_calls"] = calls
+        request_id = header(headers, "x-amzn-RequestId") or uuid.uuid4().hex
+        out = {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": target.upstream_model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": openai_usage(usage),
+        }
+        return ChatResult(orjson.dumps(out), usage, model=target.upstream_model, finish_reason=finish)
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        return error_from_answer(status, headers, body)
+
+    def stream_translator(
+        self, target: Target, *, include_usage: bool, request_id: str
+    ) -> BedrockStreamTranslator:
+        return BedrockStreamTranslator(
+            target.upstream_model, include_usage=include_usage, request_id=request_id
+        )
+
+
+ADAPTER = BedrockAdapter()
