@@ -55,6 +55,8 @@ class HttpCall:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts of one answer. `input_tokens` includes cached reads, as OpenAI's `prompt_tokens` does."""
+
     input_tokens: int
     output_tokens: int
     cached_input_tokens: int = 0  # read from cache (billed at the cached price)
@@ -86,7 +88,9 @@ class StreamTranslator(Protocol):
     `feed` may receive any split of the byte stream (half an event, several events). It raises
     ProviderError on an in-band error event. `finish` is called at upstream EOF: it returns the final
     bytes (the usage chunk when the client asked for it, then `data: [DONE]`) or raises
-    ProviderError("bad_response") if the stream was cut before its end.
+    ProviderError("bad_response") if the stream was cut before its end. The usage chunk and `[DONE]` come
+    only from `finish`, never from `feed`: strict durability commits the receipt before the client sees
+    the stream end.
     """
 
     usage: Usage | None

@@ -1,0 +1,353 @@
+"""Anthropic Messages API adapter: OpenAI chat bodies → `POST /v1/messages`, and its JSON / SSE answers back.
+
+`to_messages_body` here and `anthropic_stream` (answers, streams, errors) are reused by the `vertex`
+adapter for Claude on Vertex AI. Sans-I/O: builds and parses, never sends.
+
+OpenAI parameters on Anthropic:
+- supported: messages (system/developer → top-level `system`; tool messages → a user turn of
+  `tool_result` blocks; consecutive same-role turns merged), images (`data:` base64 URLs and http(s) URLs),
+  tools, tool_choice auto/none/required(→any)/{function}(→tool), parallel_tool_calls=false
+  (→ disable_parallel_tool_use), max_tokens / max_completion_tokens (default 4096: Anthropic requires
+  one), temperature (clamped to Anthropic's 0–1, with a warning above 1), top_p, stop (→ stop_sequences),
+  user (→ metadata.user_id), stream, stream_options. response_format json_schema / json_object become a
+  forced tool named `json_response` (the schema's name and description go in its description) whose
+  input is returned as the message content; with client tools the model may call one of those instead.
+- dropped with a warning: seed, presence_penalty, frequency_penalty, logit_bias, logprobs,
+  top_logprobs, and any other parameter the Messages API has no field for.
+- refused (ProviderError client_error): n > 1, content parts other than text and image_url, image URLs
+  that are neither data: base64 nor http(s), assistant tool-call arguments that are not a JSON object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+from unhardcoded.errors import ProviderError
+from unhardcoded.providers.anthropic_stream import (
+    JSON_TOOL,
+    AnthropicStream,
+    error_from_body,
+    parse_message,
+)
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_MAX_TOKENS = 4096
+
+_HANDLED = {
+    "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
+    "top_p", "stop", "tools", "tool_choice", "response_format", "n", "parallel_tool_calls", "user",
+}  # fmt: skip
+_GATEWAY_FIELDS = ("policy", "x_unhardcoded")
+_BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def client_error(message: str) -> ProviderError:
+    return ProviderError("client_error", message)
+
+
+def parse_data_url(url: str, where: str) -> tuple[str, str]:
+    """`data:<mime>;base64,<data>` → (mime, data)."""
+    meta, _, data = url[5:].partition(",")
+    mime, _, encoding = meta.partition(";")
+    if encoding.lower() != "base64" or not mime or not data:
+        raise client_error(f"{where}: only base64 data: URLs with a media type are supported")
+    return mime.lower(), data
+
+
+def _tool_id(raw: Any) -> str:
+    # Anthropic ids must match ^[A-Za-z0-9_-]+$; ids minted by other providers may not.
+    return _BAD_ID_CHARS.sub("_", str(raw)) if raw else "call"
+
+
+def _text_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise client_error(f"{where}.content must be a string or a list of parts")
+    blocks = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "refusal":
+            continue
+        if kind != "text" or not isinstance(part.get("text"), str):
+            raise client_error(f"{where}.content[{j}]: only text parts are allowed here")
+        if part["text"]:
+            blocks.append(_with_cache_control({"type": "text", "text": part["text"]}, part))
+    return blocks
+
+
+def _with_cache_control(block: dict[str, Any], part: Mapping[str, Any]) -> dict[str, Any]:
+    # Anthropic-aware clients mark prompt-cache breakpoints on OpenAI parts; keep them.
+    if isinstance(part.get("cache_control"), dict):
+        block["cache_control"] = part["cache_control"]
+    return block
+
+
+def _image(part: Mapping[str, Any], where: str) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if isinstance(url, str) and url.startswith("data:"):
+        mime, data = parse_data_url(url, where)
+        source = {"type": "base64", "media_type": mime, "data": data}
+    elif isinstance(url, str) and url.startswith(("https://", "http://")):
+        source = {"type": "url", "url": url}
+    else:
+        raise client_error(f"{where}.image_url.url must be a data: or http(s) URL")
+    return _with_cache_control({"type": "image", "source": source}, part)
+
+
+def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        return _text_blocks(content, where)
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "image_url":
+            blocks.append(_image(part, f"{where}.content[{j}]"))
+        elif kind == "text":
+            blocks.extend(_text_blocks([part], where))
+        else:
+            raise client_error(f"{where}.content[{j}]: part type {kind!r} is not supported on Anthropic")
+    return blocks
+
+
+def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    blocks = _text_blocks(message.get("content"), where)
+    for k, call in enumerate(message.get("tool_calls") or []):
+        fn = (call.get("function") or {}) if isinstance(call, dict) else {}
+        raw = fn.get("arguments") or "{}"
+        try:
+            args = orjson.loads(raw) if isinstance(raw, str) else raw
+        except orjson.JSONDecodeError:
+            args = None
+        if not isinstance(args, dict):
+            raise client_error(f"{where}.tool_calls[{k}].function.arguments must be a JSON object")
+        blocks.append(
+            {"type": "tool_use", "id": _tool_id(call.get("id")), "name": fn.get("name"), "input": args}
+        )
+    return blocks
+
+
+def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(message.get("tool_call_id"))}
+    content = message.get("content")
+    if isinstance(content, str):
+        if content:
+            block["content"] = content
+    else:
+        texts = _text_blocks(content, where)
+        if texts:
+            block["content"] = texts
+    return block
+
+
+def to_turns(messages: Any, warnings: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """OpenAI messages → (system text blocks, Anthropic turns with same-role neighbours merged)."""
+    if not isinstance(messages, list) or not messages:
+        raise client_error("messages must be a non-empty list")
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    moved = False
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            if turns and not moved:
+                moved = True
+                warnings.append("system messages after the first turn were moved into the top-level system")
+            system.extend(_text_blocks(message.get("content"), where))
+            continue
+        if role == "user":
+            blocks = _user_blocks(message.get("content"), where)
+        elif role == "assistant":
+            blocks = _assistant_blocks(message, where)
+        elif role == "tool":
+            role, blocks = "user", [_tool_result(message, where)]
+        else:
+            raise client_error(f"{where}.role {role!r} is not supported on Anthropic")
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    for turn in turns:  # tool results must open their user turn
+        if turn["role"] == "user":
+            turn["content"].sort(key=lambda b: b["type"] != "tool_result")
+    last = turns[-1]["content"][-1] if turns and turns[-1]["role"] == "assistant" else None
+    if last is not None and last["type"] == "text":
+        # A prefilled assistant turn may not end in white space.
+        last["text"] = last["text"].rstrip() or "."
+    return system, turns
+
+
+def _json_tool(response_format: Any) -> dict[str, Any] | None:
+    kind = response_format.get("type") if isinstance(response_format, dict) else response_format
+    if kind in (None, "text"):
+        return None
+    if kind == "json_object":
+        return {"name": JSON_TOOL, "description": "Give your answer as a JSON object.",
+                "input_schema": {"type": "object"}}  # fmt: skip
+    if kind != "json_schema":
+        raise client_error(f"response_format type {kind!r} is not supported on Anthropic")
+    spec = response_format.get("json_schema") or {}
+    description = f"Give your answer as JSON matching the `{spec.get('name', 'response')}` schema."
+    if spec.get("description"):
+        description += " " + str(spec["description"])
+    return {
+        "name": JSON_TOOL,
+        "description": description,
+        "input_schema": spec.get("schema") or {"type": "object"},
+    }
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    out = []
+    for k, tool in enumerate(tools or []):
+        fn = (
+            tool.get("function")
+            if isinstance(tool, dict) and tool.get("type", "function") == "function"
+            else None
+        )
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise client_error(f"tools[{k}]: only function tools with a name are supported on Anthropic")
+        if fn["name"] == JSON_TOOL:
+            raise client_error(f"tools[{k}]: the name {JSON_TOOL!r} is reserved for response_format")
+        spec: dict[str, Any] = {"name": fn["name"]}
+        if fn.get("description"):
+            spec["description"] = fn["description"]
+        spec["input_schema"] = fn.get("parameters") or {"type": "object", "properties": {}}
+        out.append(spec)
+    return out
+
+
+def _tool_choice(
+    choice: Any, tools: list[dict[str, Any]], json_tool: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    named = None
+    if isinstance(choice, dict):
+        fn = choice.get("function") if choice.get("type") == "function" else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise client_error("tool_choice must be 'auto', 'none', 'required' or a function")
+        named = fn["name"]
+    elif choice not in (None, "auto", "none", "required"):
+        raise client_error("tool_choice must be 'auto', 'none', 'required' or a function")
+    if named:
+        return {"type": "tool", "name": named}
+    if json_tool is not None:
+        # With client tools the model may call one of them, or answer through the JSON tool.
+        return {"type": "any"} if tools and choice != "none" else {"type": "tool", "name": JSON_TOOL}
+    if not tools or choice is None:
+        return None
+    return {"type": {"auto": "auto", "none": "none", "required": "any"}[choice]}
+
+
+def to_messages_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """An OpenAI chat body → (the Messages API body without `model` / `stream`, warnings)."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise client_error(f"n={n}: Anthropic returns one choice; n > 1 is not supported")
+    warnings = [
+        f"{key} has no Anthropic equivalent; dropped"
+        for key, value in body.items()
+        if key not in _HANDLED and value not in (None, False, "") and not key.startswith(_GATEWAY_FIELDS)
+    ]
+    system, turns = to_turns(body.get("messages"), warnings)
+    out: dict[str, Any] = {"max_tokens": body.get("max_completion_tokens") or body.get("max_tokens")}
+    out["max_tokens"] = out["max_tokens"] or DEFAULT_MAX_TOKENS
+    out["messages"] = turns
+    if system:
+        out["system"] = system
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float) and temperature > 1:
+        warnings.append(f"temperature {temperature} is above Anthropic's maximum of 1; sent as 1")
+        temperature = 1
+    if temperature is not None:
+        out["temperature"] = temperature
+    if body.get("top_p") is not None:
+        out["top_p"] = body["top_p"]
+    stop = body.get("stop")
+    if stop:
+        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("user"):
+        out["metadata"] = {"user_id": str(body["user"])}
+    tools = _tools(body.get("tools"))
+    json_tool = _json_tool(body.get("response_format"))
+    choice = _tool_choice(body.get("tool_choice"), tools, json_tool)
+    if json_tool is not None:
+        tools.append(json_tool)
+    if tools:
+        out["tools"] = tools
+        if body.get("parallel_tool_calls") is False or (choice or {}).get("name") == JSON_TOOL:
+            choice = choice or {"type": "auto"}
+            if choice["type"] != "none":
+                choice["disable_parallel_tool_use"] = True
+        if choice is not None:
+            out["tool_choice"] = choice
+    return out, warnings
+
+
+def messages_url(base_url: str) -> str:
+    base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    return f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+
+
+class AnthropicAdapter:
+    """The Anthropic Messages API (api.anthropic.com or any server speaking it). Target options:
+    `anthropic_version` (header, default 2023-06-01), `anthropic_beta` (the `anthropic-beta` header)."""
+
+    kind: ClassVar[str] = "anthropic"
+
+    def build_request(
+        self, body: Mapping[str, Any], target: Target, credentials: Credentials, *, stream: bool
+    ) -> HttpCall:
+        payload, _ = to_messages_body(body)
+        payload = {"model": target.upstream_model, **payload}
+        if stream:
+            payload["stream"] = True
+        if not credentials.api_key:
+            raise ProviderError("auth_error", f"no Anthropic API key for deployment {target.deployment_id}")
+        headers = {
+            "content-type": "application/json",
+            "anthropic-version": str(target.options.get("anthropic_version") or ANTHROPIC_VERSION),
+            "x-api-key": credentials.api_key,
+            "accept": "text/event-stream" if stream else "application/json",
+        }
+        beta = target.options.get("anthropic_beta")
+        if beta:
+            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+        return HttpCall("POST", messages_url(target.base_url), headers, orjson.dumps(payload))
+
+    def request_warnings(self, body: Mapping[str, Any]) -> tuple[str, ...]:
+        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it)."""
+        return tuple(to_messages_body(body)[1])
+
+    def parse_response(
+        self, status: int, headers: Mapping[str, str], body: bytes, target: Target
+    ) -> ChatResult:
+        if not 200 <= status < 300:
+            raise self.parse_error(status, headers, body)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ProviderError(
+                "bad_response", "the Anthropic answer is not valid JSON", status=status
+            ) from None
+        return parse_message(data, target)
+
+    def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        return error_from_body(status, headers, body)
+
+    def stream_translator(self, target: Target, *, include_usage: bool, request_id: str) -> AnthropicStream:
+        return AnthropicStream(target, include_usage=include_usage, request_id=request_id)
+
+
+ADAPTER = AnthropicAdapter()
