@@ -45,11 +45,14 @@ _LITELLM_FLAGS = {
 _MD_FLAGS = {"tools": "tool_call", "json_schema": "structured_output", "reasoning": "reasoning"}
 
 
-def per_mtok(cost: Any) -> float | None:
-    """USD per token -> USD per 1M tokens, exact in decimal (2.5e-06 -> 2.5)."""
+def per_mtok(cost: Any, multiplier: float | None = None) -> float | None:
+    """USD per token -> USD per 1M tokens, exact in decimal (2.5e-06 -> 2.5; x 1.1 -> 2.75)."""
     if cost is None or isinstance(cost, bool) or not isinstance(cost, int | float):
         return None
-    return float(Decimal(repr(cost)) * 1_000_000)
+    value = Decimal(repr(cost)) * 1_000_000
+    if multiplier is not None:
+        value *= Decimal(repr(multiplier))
+    return float(value)
 
 
 def positive_int(value: Any) -> int | None:
@@ -65,17 +68,22 @@ def date_str(value: Any) -> str | None:
 
 
 def prices(c: Candidate) -> tuple[float | None, float | None, float | None, str]:
-    """(input, output, cached input) per 1M tokens, standard tier, first price tier; and the source."""
+    """(input, output, cached input) per 1M tokens, standard tier, first price tier; and the source.
+
+    A Vertex regional / multi-region deployment (Candidate.uplift) costs the key's prices times the key's
+    regional_endpoint_uplift_multiplier; the source then names both."""
     e = c.entry
     src = f"litellm:{c.key}"
     if e.get("input_cost_per_token") is None and e.get("output_cost_per_token") is None:
         tiers = e.get("tiered_pricing")
         if isinstance(tiers, list) and tiers and isinstance(tiers[0], dict):
             e, src = tiers[0], f"litellm:{c.key} (tiered_pricing[0])"
+    if c.uplift is not None:
+        src += f" x litellm:{c.key}.regional_endpoint_uplift_multiplier ({c.uplift!r})"
     return (
-        per_mtok(e.get("input_cost_per_token")),
-        per_mtok(e.get("output_cost_per_token")),
-        per_mtok(e.get("cache_read_input_token_cost")),
+        per_mtok(e.get("input_cost_per_token"), c.uplift),
+        per_mtok(e.get("output_cost_per_token"), c.uplift),
+        per_mtok(e.get("cache_read_input_token_cost"), c.uplift),
         src,
     )
 
@@ -112,7 +120,7 @@ def fill_identity(r: Record) -> None:
     )
     r.set("upstream_model", c.upstream, r.lsrc)
     if c.region:
-        region_src = f"{r.lsrc} ({c.region_note})"
+        region_src = c.region_source or f"{r.lsrc} ({c.region_note})"
         r.set("region", c.region, region_src)
         geo, geo_src, endpoint, endpoint_src = residency(c.provider, c.region)
         r.set("geography", geo, geo_src)

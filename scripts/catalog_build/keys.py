@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog_build.naming import BEDROCK_PROFILES, split_org
+from catalog_build.vertex_locations import VERTEX_LOCATIONS, region_source
 
 # litellm_provider -> our serving-provider name.
 PROVIDERS: dict[str, str] = {
@@ -94,6 +95,8 @@ class Candidate:
     region: str | None
     region_note: str | None  # how the region was read from the key / entry
     rank: int  # de-duplication preference: lower wins
+    region_source: str | None = None  # cited source of the region when it is not read from litellm
+    uplift: float | None = None  # litellm regional_endpoint_uplift_multiplier applied to the prices
 
     def better_than(self, other: Candidate) -> bool:
         """De-duplication: lower rank, then the shorter id (an alias beats a dated snapshot), then the
@@ -132,10 +135,22 @@ def _vertex(key: str, entry: dict[str, Any]) -> list[Candidate]:
         return []
     regions = entry.get("supported_regions")
     if not regions:
-        return [Candidate(key, entry, "vertex", upstream, None, None, rank)]
-    return [
-        Candidate(key, entry, "vertex", upstream, r, "supported_regions", rank) for r in sorted(set(regions))
-    ]
+        found = [Candidate(key, entry, "vertex", upstream, None, None, rank)]
+    else:
+        found = [
+            Candidate(key, entry, "vertex", upstream, r, "supported_regions", rank)
+            for r in sorted(set(regions))
+        ]
+    # Regional / multi-region deployments from the cited location table (vertex_locations.py), priced
+    # at the key's prices x its regional_endpoint_uplift_multiplier (a regional endpoint costs more).
+    listing = VERTEX_LOCATIONS.get(key)
+    if listing is not None and not regions:
+        uplift = entry.get("regional_endpoint_uplift_multiplier")
+        uplift = uplift if isinstance(uplift, int | float) and not isinstance(uplift, bool) else None
+        for loc in sorted(listing.locations):
+            src = region_source(key, loc)
+            found.append(Candidate(key, entry, "vertex", upstream, loc, None, rank, src, uplift))
+    return found
 
 
 def _azure(key: str, entry: dict[str, Any], lp: str) -> list[Candidate]:

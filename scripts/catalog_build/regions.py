@@ -51,13 +51,14 @@ def aws_geography(region: str) -> str | None:
 
 
 def vertex_geography(location: str) -> str | None:
-    if location == "global":
-        return "global"
+    """Vertex location -> coarse geography. `us` / `eu` are Vertex multi-region locations."""
+    if location in ("global", "us", "eu"):
+        return location
     if location.startswith("us-"):
         return "us"
     if location.startswith("europe-"):
         return "eu"
-    if location.startswith("asia-northeast1"):
+    if location == "asia-northeast1":
         return "jp"
     if location.startswith("asia-south"):
         return "in"
@@ -85,6 +86,7 @@ def residency(provider: str, region: str | None) -> tuple[str | None, str | None
         aws = aws_geography(region)
         return aws, (f"derived:AWS region {region} -> {aws}" if aws else None), region, None
     if provider == "vertex":
+        # A Vertex call goes to locations/{region} itself, so the endpoint region is the location.
         loc = vertex_geography(region)
         return loc, (f"derived:Vertex location {region} -> {loc}" if loc else None), region, None
     if provider == "azure":

@@ -20,7 +20,8 @@ BUILT_FROM_META: dict[str, tuple[str, str]] = {
     LITELLM: (
         "MIT",
         "prices, context window, max output, capability flags, deprecation date, upstream model ids and "
-        "region-pinned keys (Azure data zones, Bedrock profiles/regions, Vertex supported_regions)",
+        "region-pinned keys (Azure data zones, Bedrock profiles/regions, Vertex supported_regions), "
+        "Vertex regional_endpoint_uplift_multiplier",
     ),
     AA: (
         "Artificial Analysis terms; attribution required",

@@ -84,7 +84,8 @@ REQUIRED_PROVIDERS = {
 CAPABILITIES = {"json_schema", "reasoning", "streaming", "tools", "vision"}
 GEOGRAPHIES = {"eu", "us", "apac", "jp", "au", "in", "cn", "global"}
 ATTRIBUTION = "Data provided by Artificial Analysis, artificialanalysis.ai"
-SOURCE_PREFIXES = ("litellm:", "models.dev:", "openrouter:", "aa:", "derived:", "assumption:")
+SOURCE_PREFIXES = ("litellm:", "models.dev:", "openrouter:", "aa:", "derived:", "assumption:", "docs:")
+UPLIFT = ".regional_endpoint_uplift_multiplier"
 NAME = re.compile(r"[a-z0-9][a-z0-9.\-]*")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -243,6 +244,45 @@ def test_residency_fields_are_consistent() -> None:
         d["geography"] == "eu" and d["endpoint_region"] == "eu-central-1" for d in in_region
     )
     assert any(d["provider"] == "vertex" and d["region"] == "global" for d in deployments())
+    for d in deployments():
+        if d["provider"] == "vertex" and d["region"] is not None:
+            # A Vertex call goes to locations/{region}: the endpoint region is the location itself.
+            assert d["endpoint_region"] == d["region"], d["id"]
+        if d["provider"] == "bedrock" and d["region"] is not None:
+            assert d["endpoint_region"] is not None, d["id"]
+
+
+def test_eu_vertex_deployments_for_gemini_and_claude() -> None:
+    """`geography == eu` leaves Gemini and Claude on Vertex, pinned to a documented EU location."""
+    eu = [d for d in deployments() if d["provider"] == "vertex" and d["geography"] == "eu"]
+    gemini = [d for d in eu if d["model"].startswith("google/gemini-")]
+    claude = [d for d in eu if d["model"].startswith("anthropic/claude-")]
+    assert gemini and claude
+    for d in gemini + claude:
+        assert d["region"] is not None and d["endpoint_region"] == d["region"], d["id"]
+        assert d["region"] == "eu" or d["region"].startswith("europe-"), d["id"]
+        assert d["id"].endswith(f"@{d['region']}")
+        assert d["sources"]["region"].startswith("docs:"), d["id"]
+        assert d["sources"]["endpoint_region"].startswith("docs:"), d["id"]
+        assert d["sources"]["geography"].startswith("derived:"), d["id"]
+        for field, value in d.items():
+            if field not in UNSOURCED and value is not None:
+                assert d["sources"].get(field), (d["id"], field)
+        assert d["price_input_per_mtok"] is not None and d["price_output_per_mtok"] is not None, d["id"]
+    items = by_id()
+    regional = items["vertex/google/gemini-3.5-flash@eu"]
+    base = items["vertex/google/gemini-3.5-flash"]
+    assert (regional["upstream_model"], regional["context_window"]) == (
+        base["upstream_model"],
+        base["context_window"],
+    )
+    # A regional / multi-region endpoint costs litellm's regional_endpoint_uplift_multiplier (1.1) more.
+    assert math.isclose(regional["price_input_per_mtok"], base["price_input_per_mtok"] * 1.1, rel_tol=1e-9)
+    assert UPLIFT in regional["sources"]["price_input_per_mtok"]
+    assert items["vertex/anthropic/claude-opus-4.6@europe-west1"]["geography"] == "eu"
+    assert items["vertex/anthropic/claude-opus-4.6@us-east5"]["geography"] == "us"
+    # Gemini 3.x stable models are not served on single regions such as europe-west4.
+    assert not any(d["region"] == "europe-west4" for d in gemini)
 
 
 def test_known_values() -> None:
@@ -265,7 +305,7 @@ def test_known_values() -> None:
 
 def _litellm_key(source: str) -> str:
     assert source.startswith("litellm:")
-    return source[len("litellm:") :].split(" (", 1)[0]
+    return source[len("litellm:") :].split(" (", 1)[0].split(" x ", 1)[0]
 
 
 def test_values_equal_the_raw_litellm_entry(sources_dir: Path) -> None:
@@ -282,10 +322,16 @@ def test_values_equal_the_raw_litellm_entry(sources_dir: Path) -> None:
             if d[field] is None:
                 continue
             src = d["sources"][field]
-            entry = raw[_litellm_key(src)]
+            key = _litellm_key(src)
+            entry = raw[key]
+            multiplier = 1.0
+            if UPLIFT in src:
+                assert f"litellm:{key}{UPLIFT}" in src, (d["id"], field)
+                multiplier = entry["regional_endpoint_uplift_multiplier"]
             if "tiered_pricing[0]" in src:
                 entry = entry["tiered_pricing"][0]
-            assert math.isclose(d[field], entry[lkey] * 1e6, rel_tol=1e-9), (d["id"], field)
+            expected = entry[lkey] * 1e6 * multiplier
+            assert math.isclose(d[field], expected, rel_tol=1e-9), (d["id"], field)
         entry = raw[_litellm_key(d["sources"]["upstream_model"])]
         if d["context_window"] is not None:
             assert d["context_window"] == entry["max_input_tokens"], d["id"]
