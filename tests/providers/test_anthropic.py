@@ -1,4 +1,4 @@
-"""The Anthropic adapter beyond the recorded fixtures: translation rules, warnings, refusals, stream details."""
+"""The Anthropic adapter beyond the recorded fixtures: translation, warnings, refusals, stream details."""
 
 from __future__ import annotations
 
@@ -177,12 +177,12 @@ def test_empty_texts_are_dropped() -> None:
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [
-        (None, {"type": "any", "disable_parallel_tool_use": True}),
-        ("auto", {"type": "any", "disable_parallel_tool_use": True}),
+        (None, {"type": "any"}),
+        ("auto", {"type": "any"}),
         ("none", {"type": "tool", "name": "json_response", "disable_parallel_tool_use": True}),
         (
             {"type": "function", "function": {"name": "f"}},
-            {"type": "tool", "name": "f", "disable_parallel_tool_use": True},
+            {"type": "tool", "name": "f"},
         ),
     ],
 )

@@ -125,7 +125,7 @@ async def run_attempts(
             req = adapter.build_request(body, target, creds, stream=stream)
             request_warnings = getattr(adapter, "request_warnings", None)  # optional, see providers/base.py
             if request_warnings is not None:
-                att.warnings = list(request_warnings(body))
+                att.warnings = list(request_warnings(body, target))
             sent = True
             result = await one(AttemptContext(att, dep, target, adapter, req, tmo, remaining, t0))
         except ProviderError as e:

@@ -326,8 +326,9 @@ class AnthropicAdapter:
             headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
         return HttpCall("POST", messages_url(target.base_url), headers, orjson.dumps(payload))
 
-    def request_warnings(self, body: Mapping[str, Any]) -> tuple[str, ...]:
-        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it)."""
+    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
+        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it).
+        `target` is unused here; `vertex` needs it, so callers may pass it to every adapter."""
         return tuple(to_messages_body(body)[1])
 
     def parse_response(

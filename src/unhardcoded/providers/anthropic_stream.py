@@ -41,7 +41,7 @@ _FINISH = {
     "refusal": "content_filter",
 }
 
-_SECRETS = re.compile(r"sk-ant-[A-Za-z0-9_\-]+|AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_.\-]+")
+_SECRETS = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_.\-]+")
 
 
 def clip(message: Any) -> str:

@@ -124,7 +124,7 @@ class Adapter(Protocol):
         """Map a non-2xx answer (before any stream byte) to our error classes."""
         ...
 
-    # Optional: `def request_warnings(self, body) -> list[str]` names the parameters this provider has no
+    # Optional: `def request_warnings(self, body, target) -> Sequence[str]` names the parameters this provider has no
     # equivalent for (dropped); the gateway writes them on the attempt and the receipt.
 
     def stream_translator(self, target: Target, *, include_usage: bool, request_id: str) -> StreamTranslator:

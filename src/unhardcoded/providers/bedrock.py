@@ -353,7 +353,7 @@ class BedrockAdapter:
         _sign(url, payload, headers, region, credentials)
         return HttpCall("POST", url, headers, payload)
 
-    def request_warnings(self, body: Mapping[str, Any]) -> tuple[str, ...]:
+    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
         """What build_request drops from `body`, for the receipt (HttpCall has no field for it)."""
         return tuple(to_converse(body)[1])
 

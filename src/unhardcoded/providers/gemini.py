@@ -362,8 +362,9 @@ class GeminiAdapter:
         url = f"{base}/models/{model_path(target.upstream_model)}:{action}"
         return HttpCall("POST", url, headers, orjson.dumps(payload))
 
-    def request_warnings(self, body: Mapping[str, Any]) -> tuple[str, ...]:
-        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it)."""
+    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
+        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it).
+        `target` is unused here; `vertex` needs it, so callers may pass it to every adapter."""
         return tuple(to_gemini_body(body)[1])
 
     def parse_response(

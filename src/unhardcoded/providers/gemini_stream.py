@@ -42,7 +42,7 @@ _STATUS_CLASSES: dict[str, ErrorClass] = {
     "FAILED_PRECONDITION": "client_error",
     "OUT_OF_RANGE": "client_error",
 }
-_SECRETS = re.compile(r"AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_.\-]+")
+_SECRETS = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_.\-]+")
 
 
 def clip(message: Any) -> str:

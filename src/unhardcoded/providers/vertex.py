@@ -7,7 +7,8 @@ from a service account with `google_auth`). Sans-I/O.
 Target: `options["project"]` (required), the region from `target.region` (or `options["region"]` /
 `options["location"]`; `global` uses the non-regional host), `options["publisher"]` (`google` or
 `anthropic`; by default `anthropic` when the upstream model starts with `claude`). The base URL defaults
-to `https://{region}-aiplatform.googleapis.com` (`https://aiplatform.googleapis.com` for `global`).
+to `https://{region}-aiplatform.googleapis.com` (`aiplatform.googleapis.com` for `global`, and
+`aiplatform.{eu,us}.rep.googleapis.com` for the `eu`/`us` multi-regions).
 The supported, dropped and refused OpenAI parameters are those of the `gemini` and `anthropic` adapters.
 """
 
@@ -43,15 +44,22 @@ def publisher(target: Target) -> str:
     return str(chosen)
 
 
+# The multi-region locations have their own hosts (`eu-aiplatform...` does not exist).
+_HOSTS = {
+    "global": "aiplatform.googleapis.com",
+    "eu": "aiplatform.eu.rep.googleapis.com",
+    "us": "aiplatform.us.rep.googleapis.com",
+}
+
+
 def model_url(target: Target) -> str:
     """`{base}/v1/projects/{project}/locations/{region}/publishers/{publisher}/models/{model}`."""
-    region = target.region or target.options.get("region") or target.options.get("location")
+    # No location named: Google's global endpoint, which serves every current Gemini and Claude model.
+    region = target.region or target.options.get("region") or target.options.get("location") or "global"
     project = target.options.get("project")
-    if not region or not project:
-        raise ProviderError(
-            "client_error", f"vertex deployment {target.deployment_id} needs a region and options.project"
-        )
-    host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
+    if not project:
+        raise ProviderError("client_error", f"vertex deployment {target.deployment_id} needs options.project")
+    host = _HOSTS.get(region) or f"{region}-aiplatform.googleapis.com"
     base = (target.base_url or f"https://{host}").rstrip("/")
     if not base.endswith(("/v1", "/v1beta1")):
         base += "/v1"
