@@ -1,0 +1,369 @@
+"""The receipt store seam: the record the gateway writes, the Protocol both backends implement, shared SQL.
+No I/O here. Backends never parse a receipt body on the write path; readers get the decision expanded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from unhardcoded.errors import UnhardcodedError
+
+STATUSES = ("started", "ok", "error", "partial", "no_route")
+DURABILITIES = ("strict", "fast")
+
+RECEIPT_COLUMNS = (
+    "request_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "workflow_id",
+    "workflow_node",
+    "tenant",
+    "workload",
+    "status",
+    "created_at",
+    "finished_at",
+    "deployment",
+    "fingerprint",
+    "policy_sha256",
+    "catalog_version",
+    "decision_hash",
+    "cost_usd",
+    "baseline_cost_usd",
+    "savings_usd",
+    "latency_ms",
+    "body",
+)
+SUMMARY_COLUMNS = RECEIPT_COLUMNS[:-1]
+
+log = logging.getLogger("unhardcoded.store")
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    """One receipt as stored: indexed columns, the decision by content hash, and the rest as opaque bytes.
+
+    A second write with the same `request_id` replaces the row (`started` -> final). `decision_blob` may be
+    None when `ReceiptStore.known_decision(decision_hash)` said the writer already has it.
+    """
+
+    request_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    workflow_id: str | None
+    workflow_node: str | None
+    tenant: str | None
+    workload: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    deployment: str | None
+    fingerprint: str | None
+    policy_sha256: str | None
+    catalog_version: str
+    decision_hash: str | None
+    decision_blob: bytes | None
+    cost_usd: float | None
+    baseline_cost_usd: float | None
+    savings_usd: float | None
+    latency_ms: float | None
+    body: bytes
+
+    def params(self) -> tuple[Any, ...]:
+        """The values in RECEIPT_COLUMNS order (the decision blob goes to its own table)."""
+        return (
+            self.request_id,
+            self.trace_id,
+            self.span_id,
+            self.parent_span_id,
+            self.workflow_id,
+            self.workflow_node,
+            self.tenant,
+            self.workload,
+            self.status,
+            self.created_at,
+            self.finished_at,
+            self.deployment,
+            self.fingerprint,
+            self.policy_sha256,
+            self.catalog_version,
+            self.decision_hash,
+            self.cost_usd,
+            self.baseline_cost_usd,
+            self.savings_usd,
+            self.latency_ms,
+            self.body,
+        )
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters of one store object. `pending` is what `fast` durability could lose on a crash right now."""
+
+    written: int = 0  # accepted by write()
+    committed: int = 0
+    failed: int = 0  # the write raised to its strict caller, or was logged (fast)
+    batches: int = 0  # group commits run by the writer
+    lost_on_close: int = 0  # accepted but neither committed nor failed when close() returned
+
+    @property
+    def pending(self) -> int:
+        return self.written - self.committed - self.failed
+
+
+class StoreError(UnhardcodedError):
+    """The receipt store could not do what was asked."""
+
+
+class StoreClosedError(StoreError):
+    """The store is not open (never opened, or already closed)."""
+
+
+class StoreWriteError(StoreError):
+    """One receipt was not stored; `__cause__` holds the backend's error."""
+
+    def __init__(self, message: str, *, request_id: str) -> None:
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class UnknownDecisionError(StoreError):
+    """A record names a decision by hash without its blob, and the store does not have it."""
+
+
+class ReceiptStore(Protocol):
+    """Where receipts, decisions (once per content hash) and catalog versions are kept.
+
+    Implemented by `SqliteStore` and `PostgresStore`. A store is bound to the event loop that opened it.
+    """
+
+    durability: str  # "strict" | "fast"
+    stats: StoreStats
+
+    async def open(self) -> None:
+        """Apply migrations and start the writer."""
+
+    async def close(self) -> None:
+        """Flush everything accepted, stop the writer, close connections."""
+
+    async def write(self, record: ReceiptRecord) -> None:
+        """strict: return once the record is committed (or raise StoreWriteError). fast: return at once."""
+
+    def known_decision(self, decision_hash: str) -> bool:
+        """True when the writer already has this decision, so the caller may pass decision_blob=None."""
+
+    async def put_catalog(self, version: str, blob: bytes) -> None:
+        """Keep this catalog version (idempotent: the first blob for a version stays)."""
+
+    async def get_catalog(self, version: str) -> bytes | None: ...
+
+    async def get(self, request_id: str) -> dict[str, Any] | None:
+        """The receipt body with the decision expanded under "decision"."""
+
+    async def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every receipt of a trace, oldest first, each expanded."""
+
+    async def search(
+        self,
+        *,
+        workload: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        deployment: str | None = None,
+        fingerprint: str | None = None,
+        tenant: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Summaries (the indexed columns, no body), newest first; `since` <= created_at < `until`."""
+
+
+def check_durability(durability: str) -> str:
+    if durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+    return durability
+
+
+class DecisionCache:
+    """A bounded set of decision hashes, most recently used last. Touched by one thread only."""
+
+    __slots__ = ("_data", "limit")
+
+    def __init__(self, limit: int = 8192) -> None:
+        self._data: OrderedDict[str, None] = OrderedDict()
+        self.limit = limit
+
+    def __contains__(self, decision_hash: object) -> bool:
+        if decision_hash in self._data:
+            self._data.move_to_end(decision_hash)  # type: ignore[arg-type]
+            return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def add(self, decision_hash: str) -> None:
+        self._data[decision_hash] = None
+        self._data.move_to_end(decision_hash)
+        if len(self._data) > self.limit:
+            self._data.popitem(last=False)
+
+    def discard(self, decision_hash: str) -> None:
+        self._data.pop(decision_hash, None)
+
+
+def check_record(record: ReceiptRecord, stored: DecisionCache) -> StoreWriteError | None:
+    """A decision blob must hash to its address: one wrong blob would poison every receipt naming it."""
+    blob, digest = record.decision_blob, record.decision_hash
+    if blob is None or (digest is not None and digest in stored):
+        return None
+    if digest is None:
+        return StoreWriteError(
+            f"receipt {record.request_id}: decision_blob without decision_hash", request_id=record.request_id
+        )
+    if hashlib.sha256(blob).hexdigest() != digest:
+        return StoreWriteError(
+            f"receipt {record.request_id}: decision_blob does not hash to {digest}",
+            request_id=record.request_id,
+        )
+    return None
+
+
+def decision_rows(records: Iterable[ReceiptRecord], stored: DecisionCache) -> list[tuple[str, bytes]]:
+    """The (hash, blob) pairs this batch must insert: each new hash once, none the writer already stored."""
+    rows: dict[str, bytes] = {}
+    for r in records:
+        if r.decision_blob is not None and r.decision_hash is not None and r.decision_hash not in stored:
+            rows.setdefault(r.decision_hash, r.decision_blob)
+    return list(rows.items())
+
+
+Item = tuple["ReceiptRecord", "asyncio.Future[None] | None"]  # a queued record and its strict waiter
+
+
+def settle(batch: Sequence[Item], errors: Sequence[StoreWriteError | None], known: DecisionCache) -> None:
+    """On the event loop: wake each strict writer with its outcome; log what fast durability lost."""
+    for (record, future), error in zip(batch, errors, strict=True):
+        if error is not None:
+            if record.decision_blob is not None and record.decision_hash is not None:
+                known.discard(record.decision_hash)  # its carrier failed: later callers must send the blob
+            if future is None:
+                log.error(
+                    "receipt %s lost (durability=fast): %s", record.request_id, error.__cause__ or error
+                )
+        if future is None or future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
+def unresolved_hashes(
+    records: Iterable[ReceiptRecord], inserting: Iterable[tuple[str, bytes]], stored: DecisionCache
+) -> list[str]:
+    """Hashes named without a blob that neither this batch nor the writer's memory vouches for.
+
+    The writer checks these against the table instead of a FOREIGN KEY: SQLite's check halved insert
+    throughput here, and PostgreSQL's takes a share lock on the few hot decision rows every receipt names.
+    """
+    provided = {digest for digest, _ in inserting}
+    return sorted(
+        {
+            r.decision_hash
+            for r in records
+            if r.decision_blob is None
+            and r.decision_hash is not None
+            and r.decision_hash not in provided
+            and r.decision_hash not in stored
+        }
+    )
+
+
+def unknown_decision(missing: Sequence[str]) -> UnknownDecisionError:
+    return UnknownDecisionError(f"decision {', '.join(missing)} is not in the store: send its decision_blob")
+
+
+def write_error(record: ReceiptRecord, exc: BaseException) -> StoreWriteError:
+    err = StoreWriteError(f"receipt {record.request_id} was not stored: {exc}", request_id=record.request_id)
+    err.__cause__ = exc
+    return err
+
+
+def upsert_receipt_sql(ph: str, blob_ph: str) -> str:
+    cols = ", ".join(RECEIPT_COLUMNS)
+    values = ", ".join([ph] * (len(RECEIPT_COLUMNS) - 1) + [blob_ph])
+    sets = ", ".join(f"{c} = excluded.{c}" for c in RECEIPT_COLUMNS[1:])
+    return f"INSERT INTO receipts ({cols}) VALUES ({values}) ON CONFLICT (request_id) DO UPDATE SET {sets}"
+
+
+def insert_decision_sql(ph: str, blob_ph: str) -> str:
+    return f"INSERT INTO decisions (hash, blob) VALUES ({ph}, {blob_ph}) ON CONFLICT (hash) DO NOTHING"
+
+
+def insert_catalog_sql(ph: str, blob_ph: str) -> str:
+    return (
+        f"INSERT INTO catalogs (version, blob, created_at) VALUES ({ph}, {blob_ph}, {ph}) "
+        "ON CONFLICT (version) DO NOTHING"
+    )
+
+
+def get_sql(ph: str) -> str:
+    return (
+        "SELECT r.body, d.blob FROM receipts r LEFT JOIN decisions d ON d.hash = r.decision_hash "
+        f"WHERE r.request_id = {ph}"
+    )
+
+
+def trace_sql(ph: str) -> str:
+    return f"SELECT body, decision_hash FROM receipts WHERE trace_id = {ph} ORDER BY created_at, request_id"
+
+
+def decisions_sql(ph: str, n: int, *, blobs: bool = True) -> str:
+    return f"SELECT hash{', blob' if blobs else ''} FROM decisions WHERE hash IN ({', '.join([ph] * n)})"
+
+
+def search_sql(ph: str, filters: dict[str, Any], limit: int) -> tuple[str, list[Any]]:
+    """SQL and parameters for `ReceiptStore.search`; `filters` holds the keyword arguments given."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column in ("workload", "deployment", "fingerprint", "tenant", "status"):
+        if filters.get(column) is not None:
+            where.append(f"{column} = {ph}")
+            params.append(filters[column])
+    if filters.get("since") is not None:
+        where.append(f"created_at >= {ph}")
+        params.append(float(filters["since"]))
+    if filters.get("until") is not None:
+        where.append(f"created_at < {ph}")
+        params.append(float(filters["until"]))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    params.append(max(0, int(limit)))
+    sql = (
+        f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM receipts{clause} "
+        f"ORDER BY created_at DESC, request_id DESC LIMIT {ph}"
+    )
+    return sql, params
+
+
+def expand(body: bytes, blob: bytes | None) -> dict[str, Any]:
+    receipt: dict[str, Any] = orjson.loads(body)
+    receipt["decision"] = orjson.loads(blob) if blob is not None else None
+    return receipt
+
+
+def expand_trace(rows: Sequence[tuple[bytes, str | None]], blobs: dict[str, bytes]) -> list[dict[str, Any]]:
+    return [expand(body, blobs.get(h) if h is not None else None) for body, h in rows]
+
+
+def summaries(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in rows]

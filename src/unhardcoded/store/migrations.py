@@ -1,0 +1,127 @@
+"""The store schema: an ordered tuple of named migrations, plain SQL per dialect, shared by both backends.
+Each is applied once, recorded in `migrations`, under a lock so several processes may open one store at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the backends in DDL."""
+
+    name: str
+    blob: str
+    float: str
+
+
+SQLITE = Dialect("sqlite", blob="BLOB", float="REAL")
+POSTGRES = Dialect("postgres", blob="BYTEA", float="DOUBLE PRECISION")
+
+Migration = Callable[[Dialect], list[str]]
+MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at {float} NOT NULL)"
+)
+# Any constant works: it only serialises migrations between processes.
+PG_LOCK_KEY = 0x756E6861726463
+
+
+def m001_initial(d: Dialect) -> list[str]:
+    statuses = "'started', 'ok', 'error', 'partial', 'no_route'"
+    return [
+        f"CREATE TABLE decisions (hash TEXT PRIMARY KEY, blob {d.blob} NOT NULL)",
+        f"""CREATE TABLE catalogs (
+            version TEXT PRIMARY KEY,
+            blob {d.blob} NOT NULL,
+            created_at {d.float} NOT NULL
+        )""",
+        f"""CREATE TABLE receipts (
+            request_id TEXT PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_span_id TEXT,
+            workflow_id TEXT,
+            workflow_node TEXT,
+            tenant TEXT,
+            workload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({statuses})),
+            created_at {d.float} NOT NULL,
+            finished_at {d.float},
+            deployment TEXT,
+            fingerprint TEXT,
+            policy_sha256 TEXT,
+            catalog_version TEXT NOT NULL,
+            decision_hash TEXT,
+            cost_usd {d.float},
+            baseline_cost_usd {d.float},
+            savings_usd {d.float},
+            latency_ms {d.float},
+            body {d.blob} NOT NULL
+        )""",
+        "CREATE INDEX receipts_trace ON receipts (trace_id, created_at)",
+        "CREATE INDEX receipts_created ON receipts (created_at)",
+        "CREATE INDEX receipts_workload ON receipts (workload, created_at)",
+        "CREATE INDEX receipts_deployment ON receipts (deployment, created_at)",
+        "CREATE INDEX receipts_fingerprint ON receipts (fingerprint, created_at)",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+
+
+def migrate_sqlite(conn: sqlite3.Connection) -> list[str]:
+    """Apply what is missing; return the names applied. `conn` must be in autocommit mode."""
+    conn.execute("BEGIN IMMEDIATE")  # the write lock: a second process waits, then sees our rows
+    try:
+        conn.execute(MIGRATIONS_TABLE.format(float=SQLITE.float))
+        done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.__name__ in done:
+                continue
+            for statement in migration(SQLITE):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (migration.__name__, time.time())
+            )
+            applied.append(migration.__name__)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return applied
+
+
+async def migrate_postgres(
+    conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str | None
+) -> list[str]:
+    """Create `schema` if given (the connection's search_path must already name it), then migrate."""
+    from psycopg import sql
+
+    applied = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
+        if schema is not None:
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        await conn.execute(MIGRATIONS_TABLE.format(float=POSTGRES.float))
+        cur = await conn.execute("SELECT name FROM migrations")
+        done = {row[0] for row in await cur.fetchall()}
+        for migration in MIGRATIONS:
+            if migration.__name__ in done:
+                continue
+            for statement in migration(POSTGRES):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (%s, %s)", (migration.__name__, time.time())
+            )
+            applied.append(migration.__name__)
+    return applied
