@@ -47,7 +47,17 @@ class Catalog:
     which is what keeps a 2,000-deployment decision under a millisecond.
     """
 
-    __slots__ = ("_by_id", "_columns", "_rank_columns", "deployments", "fields", "ids", "meta", "version")
+    __slots__ = (
+        "_by_id",
+        "_columns",
+        "_rank_columns",
+        "deployments",
+        "derived",
+        "fields",
+        "ids",
+        "meta",
+        "version",
+    )
 
     def __init__(
         self,
@@ -64,6 +74,8 @@ class Catalog:
         self._by_id = {d.id: i for i, d in enumerate(self.deployments)}
         self._columns: dict[str, list[Any]] = {}
         self._rank_columns: dict[str, list[float | None]] = {}
+        # Structures computed from this catalog on first use (the engine's indexes): never its content.
+        self.derived: dict[str, object] = {}
         for f in fields:
             if f.derived and f.name == "est_cost_usd":
                 continue

@@ -122,28 +122,70 @@ class Decision:
         """The decision exactly as a receipt carries it."""
         from unhardcoded.policy.explain import explain
 
-        failed_sets = [set(f) for f in self.failed]
+        cat = self.catalog
+        f = self.features
+        ti, to = f.est_input_tokens / 1e6, f.est_output_tokens / 1e6
+        # The same float operations as est_cost(), in one pass over the price columns.
+        est = [
+            a * ti + b * to if a is not None and b is not None else None
+            for a, b in zip(
+                cat.column("price_input_per_mtok"), cat.column("price_output_per_mtok"), strict=True
+            )
+        ]
+        # Built rule by rule (one scan of each rule's failures), not candidate by candidate: a receipt of
+        # a 2,000-deployment catalog holds thousands of failures.
+        rejected_by: list[list[dict[str, Any]] | None] = [None] * len(cat)
+        for r, fails in zip(self.rules, self.failed, strict=True):
+            if not fails:
+                continue
+            base = {
+                "rule_id": r.id,
+                "source": r.source,
+                "field": r.field,
+                "op": r.op,
+                "expected": list(r.value) if isinstance(r.value, tuple) else r.value,
+            }
+            if r.source == "runtime":
+                amap = self.runtime_actuals.get(r.id, {})
+                values: list[Any] = [amap.get(cat.ids[i]) for i in fails]
+            elif r.field == "est_cost_usd":
+                values = [est[i] for i in fails]
+            else:
+                col = cat.column(r.field)
+                values = [_plain(col[i]) for i in fails]
+            for i, v in zip(fails, values, strict=True):
+                item = {**base, "actual": v}
+                lst = rejected_by[i]
+                if lst is None:
+                    rejected_by[i] = [item]
+                else:
+                    lst.append(item)
         rank_pos = {i: pos for pos, i in enumerate(self.ranked)}
         keys = [k.by for k in self.policy.rank]
+        n_plan = len(self.plan)
         candidates = []
-        for i, d in enumerate(self.catalog.deployments):
+        for i, dep_id in enumerate(cat.ids):
             pos = rank_pos.get(i)
-            cand: dict[str, Any] = {
-                "deployment": d.id,
-                "status": "rejected" if pos is None else "ranked",
-                "est_cost_usd": _round(self.est_cost(i)),
-            }
             if pos is None:
-                cand["rejected_by"] = [
-                    Failure(r.id, r.source, r.field, r.op, r.value, self.actual(r, i)).to_dict()
-                    for r, fs in zip(self.rules, failed_sets, strict=True)
-                    if i in fs
-                ]
+                candidates.append(
+                    {
+                        "deployment": dep_id,
+                        "status": "rejected",
+                        "est_cost_usd": _round(est[i]),
+                        "rejected_by": rejected_by[i] or [],
+                    }
+                )
             else:
-                cand["rank"] = pos + 1
-                cand["rank_values"] = dict(zip(keys, self.rank_values[pos], strict=True))
-                cand["planned"] = pos < len(self.plan)
-            candidates.append(cand)
+                candidates.append(
+                    {
+                        "deployment": dep_id,
+                        "status": "ranked",
+                        "est_cost_usd": _round(est[i]),
+                        "rank": pos + 1,
+                        "rank_values": dict(zip(keys, self.rank_values[pos], strict=True)),
+                        "planned": pos < n_plan,
+                    }
+                )
         any_count, first = self.rejection_counts()
         return {
             "policy": self.policy.to_dict(),
