@@ -24,8 +24,20 @@ def imports_of(folder: str) -> dict[str, set[str]]:
 
 
 def test_policy_is_pure() -> None:
-    banned = ("unhardcoded.gateway", "unhardcoded.http", "unhardcoded.store", "unhardcoded.providers",
-              "aiohttp", "asyncio", "time", "random", "socket", "logging", "os", "datetime.datetime")
+    banned = (
+        "unhardcoded.gateway",
+        "unhardcoded.http",
+        "unhardcoded.store",
+        "unhardcoded.providers",
+        "aiohttp",
+        "asyncio",
+        "time",
+        "random",
+        "socket",
+        "logging",
+        "os",
+        "datetime.datetime",
+    )
     for module, names in imports_of("policy").items():
         bad = {n for n in names if n.startswith(banned) or n in banned}
         assert not bad, f"policy/{module} imports {bad}"
@@ -41,7 +53,11 @@ def test_providers_do_no_io_and_do_not_reach_outward() -> None:
 def test_inner_layers_do_not_import_the_shell() -> None:
     for folder in ("catalog", "store"):
         for module, names in imports_of(folder).items():
-            bad = {n for n in names if n.startswith(("unhardcoded.gateway", "unhardcoded.http", "unhardcoded.cli"))}
+            bad = {
+                n
+                for n in names
+                if n.startswith(("unhardcoded.gateway", "unhardcoded.http", "unhardcoded.cli"))
+            }
             assert not bad, f"{folder}/{module} imports {bad}"
 
 

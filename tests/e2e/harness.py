@@ -79,11 +79,18 @@ class Harness:
         h.run(h._start(tmp_path, durability, env, config or {}, bundled))
         return h
 
-    async def _start(self, tmp: Path, durability: str, env: Any, extra: dict[str, Any], bundled: bool) -> None:
+    async def _start(
+        self, tmp: Path, durability: str, env: Any, extra: dict[str, Any], bundled: bool
+    ) -> None:
         ra, alpha_url, self.alpha = await fake_openai.start(api_key=ALPHA_KEY)
         rb, beta_url, self.beta = await fake_openai.start(api_key=BETA_KEY)
         self._runners += [ra, rb]
-        fast = {"timeout_s": 2.0, "first_byte_timeout_s": 0.5, "idle_timeout_s": 0.5, "connect_timeout_s": 0.5}
+        fast = {
+            "timeout_s": 2.0,
+            "first_byte_timeout_s": 0.5,
+            "idle_timeout_s": 0.5,
+            "connect_timeout_s": 0.5,
+        }
         cfg: dict[str, Any] = {
             "providers": {
                 "alpha": {"kind": "openai", "base_url": alpha_url, "api_key_env": "ALPHA_KEY", **fast},
@@ -131,10 +138,16 @@ class Harness:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read())
 
-    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    def post(
+        self, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method="POST",
-                                     headers={"content-type": "application/json", **(headers or {})})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method="POST",
+            headers={"content-type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 raw = r.read()

@@ -70,7 +70,10 @@ def test_auth_error_moves_to_another_provider(tmp_path) -> None:
     h = Harness.start(tmp_path, env={"ALPHA_KEY": "sk-wrong-ALPHA", "BETA_KEY": BETA_KEY})
     try:
         client = openai.OpenAI(base_url=h.url + "/v1", api_key="unused", max_retries=0)
-        policy = {"rules": [{"field": "bench_intelligence", "op": ">=", "value": 50}], "select": {"max_candidates": 4}}
+        policy = {
+            "rules": [{"field": "bench_intelligence", "op": ">=", "value": 50}],
+            "select": {"max_candidates": 4},
+        }
         raw = call(client, policy)
         r = h.receipt(raw.headers["x-unhardcoded-request-id"])
         # alpha/cheap fails auth; alpha/mid (same provider) is skipped; beta/mid2 answers.
@@ -135,7 +138,10 @@ def test_circuit_opens_after_consecutive_failures_and_never_empties_the_plan(
 def test_stream_falls_back_before_the_first_byte(harness: Harness, client: openai.OpenAI) -> None:
     harness.alpha.push(Step(status=503))
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "stream"}], stream=True, extra_body={"policy": EU60}
+        model="auto",
+        messages=[{"role": "user", "content": "stream"}],
+        stream=True,
+        extra_body={"policy": EU60},
     )
     text = "".join((c.choices[0].delta.content or "") for c in raw.parse() if c.choices)
     assert "stream" in text
@@ -147,7 +153,10 @@ def test_stream_falls_back_before_the_first_byte(harness: Harness, client: opena
 def test_stream_cut_after_first_byte_is_partial(harness: Harness, client: openai.OpenAI) -> None:
     harness.alpha.push(Step(cut_after=1, text="one two three four five six"))
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "stream"}], stream=True, extra_body={"policy": EU60}
+        model="auto",
+        messages=[{"role": "user", "content": "stream"}],
+        stream=True,
+        extra_body={"policy": EU60},
     )
     with pytest.raises(openai.APIError):
         for _ in raw.parse():

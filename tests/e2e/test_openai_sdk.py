@@ -93,7 +93,10 @@ def test_async_streaming_with_usage(harness: Harness) -> None:
 def test_sync_streaming_without_usage_chunk(harness: Harness, client: openai.OpenAI) -> None:
     chunks = list(
         client.chat.completions.create(
-            model="auto", messages=[{"role": "user", "content": "abc def"}], stream=True, extra_body={"policy": POLICY}
+            model="auto",
+            messages=[{"role": "user", "content": "abc def"}],
+            stream=True,
+            extra_body={"policy": POLICY},
         )
     )
     assert all(c.usage is None for c in chunks)  # the client did not ask for it
@@ -119,7 +122,9 @@ def test_async_non_streaming_pinned(harness: Harness) -> None:
 
 def test_named_policy_by_header(harness: Harness, client: openai.OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "x"}], extra_headers={"x-unhardcoded-policy": "eu-quality"}
+        model="auto",
+        messages=[{"role": "user", "content": "x"}],
+        extra_headers={"x-unhardcoded-policy": "eu-quality"},
     )
     assert raw.headers["x-unhardcoded-deployment"] == "alpha/mid"
 
@@ -151,7 +156,11 @@ def test_no_route_is_a_422_with_a_receipt(harness: Harness, client: openai.OpenA
         client.chat.completions.create(
             model="auto",
             messages=[{"role": "user", "content": "x"}],
-            extra_body={"policy": {"rules": [{"id": "impossible", "field": "bench_intelligence", "op": ">", "value": 99}]}},
+            extra_body={
+                "policy": {
+                    "rules": [{"id": "impossible", "field": "bench_intelligence", "op": ">", "value": 99}]
+                }
+            },
         )
     rid = exc.value.response.headers["x-unhardcoded-request-id"]
     r = harness.receipt(rid)

@@ -90,7 +90,9 @@ def test_traces_stitch_calls_by_traceparent_and_search(h: Harness) -> None:
     status, body = h.get(f"/x/traces/{trace}")
     assert status == 200 and body["totals"]["calls"] == 2
     assert [r["parent_span_id"] for r in body["receipts"]] == ["00f067aa0ba902b7"] * 2
-    assert body["totals"]["cost_usd"] == pytest.approx(sum(r["outcome"]["cost_usd"] for r in body["receipts"]))
+    assert body["totals"]["cost_usd"] == pytest.approx(
+        sum(r["outcome"]["cost_usd"] for r in body["receipts"])
+    )
     status, found = h.get("/x/traces?workload=support&limit=10")
     assert status == 200 and len(found["receipts"]) >= 2
     assert h.get("/x/traces?since=yesterday")[0] == 400

@@ -163,7 +163,7 @@ class Decision:
         rank_pos = {i: pos for pos, i in enumerate(self.ranked)}
         keys = [k.by for k in self.policy.rank]
         n_plan = len(self.plan)
-        candidates = []
+        candidates: list[dict[str, Any]] = []
         for i, dep_id in enumerate(cat.ids):
             pos = rank_pos.get(i)
             if pos is None:

@@ -124,8 +124,8 @@ class Adapter(Protocol):
         """Map a non-2xx answer (before any stream byte) to our error classes."""
         ...
 
-    # Optional: `def request_warnings(self, body, target) -> Sequence[str]` names the parameters this provider has no
-    # equivalent for (dropped); the gateway writes them on the attempt and the receipt.
+    # Optional: `def request_warnings(self, body, target) -> Sequence[str]` names the parameters this
+    # provider has no equivalent for (dropped); the gateway writes them on the attempt and the receipt.
 
     def stream_translator(self, target: Target, *, include_usage: bool, request_id: str) -> StreamTranslator:
         """A fresh translator per streamed attempt; `include_usage`: the client asked for the usage chunk."""
