@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,8 +17,23 @@ RECEIPT_SCHEMA = "unhardcoded-receipt/v1"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
-def new_id(prefix: str = "req_") -> str:
-    return prefix + os.urandom(12).hex()
+class Ids:
+    """Random ids for requests, traces and spans: one seeded generator per process, no syscall per id.
+
+    They name records, they do not guard them, so a fast non-cryptographic generator is enough.
+    """
+
+    __slots__ = ("_bits",)
+
+    def __init__(self, seed: int | None = None) -> None:
+        rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(16), "big"))
+        self._bits = rng.getrandbits
+
+    def hex(self, nbytes: int) -> str:
+        return f"{self._bits(nbytes * 8):0{nbytes * 2}x}"
+
+    def request_id(self) -> str:
+        return "req_" + self.hex(12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +45,7 @@ class TraceIds:
     workflow_node: str | None
 
 
-def trace_ids(headers: Mapping[str, str]) -> TraceIds:
+def trace_ids(headers: Mapping[str, str], ids: Ids) -> TraceIds:
     """W3C `traceparent` (continue the trace) or a new one; `x-unhardcoded-workflow[-node]` name it."""
     trace, parent = None, None
     tp = headers.get("traceparent")
@@ -41,8 +57,8 @@ def trace_ids(headers: Mapping[str, str]) -> TraceIds:
     if trace is None and wf and re.fullmatch(r"[0-9a-f]{32}", wf):
         trace = wf
     return TraceIds(
-        trace_id=trace or os.urandom(16).hex(),
-        span_id=os.urandom(8).hex(),
+        trace_id=trace or ids.hex(16),
+        span_id=ids.hex(8),
         parent_span_id=parent,
         workflow_id=wf,
         workflow_node=headers.get("x-unhardcoded-workflow-node"),

@@ -24,10 +24,10 @@ from unhardcoded.gateway.metrics import Metrics
 from unhardcoded.gateway.receipts import (
     RECEIPT_SCHEMA,
     Attempt,
+    Ids,
     Outcome,
     TraceIds,
     iso,
-    new_id,
     trace_ids,
 )
 from unhardcoded.gateway.routing import Router
@@ -106,6 +106,7 @@ class Gateway:
         self.breakers = Breakers(settings.breaker.failures, settings.breaker.open_s)
         self._targets: dict[str, Target] = {}
         self._blobs: OrderedDict[int, tuple[Decision, str, bytes, dict[str, int]]] = OrderedDict()
+        self.ids = Ids()
         self._no_key = self._no_key_rule()
         self._runtime: RuntimeState | None = None
         self._runtime_version = -1
@@ -188,8 +189,8 @@ class Gateway:
             self.metrics.inc("unhardcoded_rejections_total", (("rule", rule_id),), n)
         known = self.store.known_decision(digest)
         call = Call(
-            request_id=new_id(),
-            ids=trace_ids(headers),
+            request_id=self.ids.request_id(),
+            ids=trace_ids(headers, self.ids),
             policy=policy,
             pinned=pinned,
             features=features,
@@ -208,7 +209,7 @@ class Gateway:
         call.outcome.baseline_deployment = policy.baseline
         return call
 
-    def receipt(self, call: Call) -> dict[str, Any]:
+    def receipt(self, call: Call, *, final: bool = True) -> dict[str, Any]:
         o = call.outcome
         fallbacks = sum(1 for a in call.attempts if a.fell_back)
         return {
@@ -222,7 +223,7 @@ class Gateway:
             else None,
             "tenant": None,
             "created_at": iso(call.created_at),
-            "status": o.status,
+            "status": o.status if final else "started",
             "simulated": any(self.providers[a.provider].simulated for a in call.attempts),
             "pinned": call.pinned,
             "policy": {
@@ -244,7 +245,7 @@ class Gateway:
                 savings_pct=o.savings_pct(),
                 fallbacks=fallbacks,
             )
-            if o.status != "started"
+            if final
             else None,
         }
 
@@ -273,7 +274,7 @@ class Gateway:
             baseline_cost_usd=o.baseline_cost_usd,
             savings_usd=o.savings_usd,
             latency_ms=o.latency_ms,
-            body=orjson.dumps(self.receipt(call) if final else {**self.receipt(call), "status": "started"}),
+            body=orjson.dumps(self.receipt(call, final=final)),
         )
         call.decision_blob = None  # the writer has it now
         await self.store.write(rec)

@@ -71,6 +71,8 @@ class Decision:
     plan: tuple[str, ...]  # deployment ids to try, in order
     waived: tuple[str, ...] = ()  # soft runtime rules not applied because they would drop everyone
     runtime_actuals: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Summaries computed from the fields above on first use (a memoised decision serves many calls).
+    _derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_candidates(self) -> int:
@@ -108,6 +110,9 @@ class Decision:
 
     def rejection_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """(candidates failing each rule, candidates whose first failed rule it is)."""
+        cached = self._derived.get("rejection_counts")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         any_count = {r.id: len(f) for r, f in zip(self.rules, self.failed, strict=True) if f}
         first: dict[str, int] = {}
         seen: set[int] = set()
@@ -116,6 +121,7 @@ class Decision:
             if new:
                 first[r.id] = len(new)
                 seen.update(new)
+        self._derived["rejection_counts"] = (any_count, first)
         return any_count, first
 
     def to_dict(self) -> dict[str, Any]:
