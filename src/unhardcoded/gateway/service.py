@@ -158,7 +158,7 @@ class Gateway:
     def timeouts(self, provider: str, remaining: float) -> Timeouts:
         p = self.providers[provider]
         return Timeouts(
-            connect_s=min(p.connect_timeout_s, remaining),
+            connect_s=p.connect_timeout_s,  # fixed, so the client reuses it; total_s bounds it
             first_byte_s=min(p.first_byte_timeout_s, remaining),
             idle_s=min(p.idle_timeout_s, remaining),
             total_s=max(0.001, min(p.timeout_s, remaining)),

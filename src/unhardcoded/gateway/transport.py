@@ -103,6 +103,7 @@ class AiohttpTransport:
         self._limit = limit
         self._keepalive = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _get(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -116,18 +117,29 @@ class AiohttpTransport:
 
     async def send(self, call: HttpCall, timeouts: Timeouts) -> UpstreamResponse:
         session = self._get()
-        tmo = aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_s, sock_read=timeouts.idle_s)
+        # One asyncio timer per call: first byte (the answer's headers), then moved to the attempt's total.
+        # Much cheaper than aiohttp rescheduling a read timer per chunk of a complete answer.
+        tmo = self._connect_only(timeouts.connect_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeouts.total_s
         try:
-            async with asyncio.timeout(timeouts.total_s):
+            async with asyncio.timeout(min(timeouts.first_byte_s, timeouts.total_s)) as timer:
                 async with session.request(
                     call.method, call.url, data=call.body, headers=call.headers, timeout=tmo
                 ) as resp:
+                    timer.reschedule(deadline)
                     body = await resp.read()
                     return UpstreamResponse(
                         resp.status, {k.lower(): v for k, v in resp.headers.items()}, body
                     )
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
             raise _map_error(e) from None
+
+    def _connect_only(self, connect_s: float) -> aiohttp.ClientTimeout:
+        tmo = self._timeouts.get(connect_s)
+        if tmo is None:
+            tmo = self._timeouts[connect_s] = aiohttp.ClientTimeout(total=None, sock_connect=connect_s)
+        return tmo
 
     async def open_stream(self, call: HttpCall, timeouts: Timeouts) -> StreamHandle:
         session = self._get()
