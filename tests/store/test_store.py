@@ -389,3 +389,20 @@ def test_open_store_postgres_schema() -> None:
     assert isinstance(store, PostgresStore)
     assert (store.conninfo, store.schema) == ("postgresql://u@h:5432/db?sslmode=disable", "s1")
     assert split_schema("postgres://h/db") == ("postgres://h/db", None)
+
+
+async def test_sqlite_commits_inline_when_alone_and_queues_when_locked(tmp_path: Path) -> None:
+    import sqlite3
+
+    async with SqliteStore(tmp_path / "r.db") as store:
+        await store.write(record(1), alone=True)
+        assert store.stats.committed == 1 and await store.get("req-00001") is not None
+        blocker = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        pending = asyncio.ensure_future(store.write(record(2, blob=False), alone=True))
+        await asyncio.sleep(0.05)
+        assert not pending.done()  # not inline (it would have had to wait): queued for the writer
+        blocker.execute("COMMIT")
+        blocker.close()
+        await asyncio.wait_for(pending, 5)
+        assert store.stats.committed == 2 and await store.get("req-00002") is not None

@@ -107,6 +107,7 @@ class Gateway:
         self._targets: dict[str, Target] = {}
         self._blobs: OrderedDict[int, tuple[Decision, str, bytes, dict[str, int]]] = OrderedDict()
         self.ids = Ids()
+        self.inflight = 0  # chat calls in progress (the HTTP layer counts them)
         self._no_key = self._no_key_rule()
         self._runtime: RuntimeState | None = None
         self._runtime_version = -1
@@ -277,7 +278,7 @@ class Gateway:
             body=orjson.dumps(self.receipt(call, final=final)),
         )
         call.decision_blob = None  # the writer has it now
-        await self.store.write(rec)
+        await self.store.write(rec, alone=self.inflight <= 1)
 
     async def finish(self, call: Call) -> None:
         """Write the final receipt (strict: committed before this returns) and count the call."""

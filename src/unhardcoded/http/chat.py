@@ -71,6 +71,7 @@ def make_handler(gw: Gateway) -> Any:
             return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
         except UserError as e:
             return user_error(e)
+        gw.inflight += 1
         try:
             if body.get("stream") is True:
                 sink = StreamSink(request)
@@ -87,6 +88,8 @@ def make_handler(gw: Gateway) -> Any:
         except Exception:
             log.exception("unexpected error in chat completions")
             return internal_error()
+        finally:
+            gw.inflight -= 1
         return web.Response(
             status=reply.status, body=reply.body, headers=reply.headers, content_type="application/json"
         )

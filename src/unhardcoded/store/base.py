@@ -155,8 +155,11 @@ class ReceiptStore(Protocol):
     async def close(self) -> None:
         """Flush everything accepted, stop the writer, close connections."""
 
-    async def write(self, record: ReceiptRecord) -> None:
-        """strict: return once the record is committed (or raise StoreWriteError). fast: return at once."""
+    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> None:
+        """strict: return once the record is committed (or raise StoreWriteError). fast: return at once.
+
+        `alone`: the caller is the only call in flight, so a backend may commit inline rather than hand
+        the record to its group-commit writer (a latency win at low load only)."""
 
     def known_decision(self, decision_hash: str) -> bool:
         """True when the writer already has this decision, so the caller may pass decision_blob=None."""

@@ -129,7 +129,7 @@ class PostgresStore:
     def known_decision(self, decision_hash: str) -> bool:
         return decision_hash in self._known
 
-    async def write(self, record: ReceiptRecord) -> None:
+    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> None:
         if self._state != "open":
             raise StoreClosedError("the PostgreSQL receipt store is not open")
         if record.decision_blob is not None and record.decision_hash is not None:
