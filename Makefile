@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck demo bench catalog clean
+.PHONY: run test lint typecheck demo bench bench-gateway catalog clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/decision.py
+
+bench-gateway: $(STAMP)
+	$(BIN)/python bench/run.py $(ARGS)
 
 catalog: $(STAMP)
 	$(BIN)/python scripts/build_catalog.py

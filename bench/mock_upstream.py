@@ -104,7 +104,9 @@ class Mock:
                     obj["usage"] = usage
                 return b"data: " + _dumps(obj) + b"\n\n"
 
-            chunks = [event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+            chunks = [
+                event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+            ]
             for word in ANSWER_WORDS:
                 chunks.append(event([{"index": 0, "delta": {"content": word}, "finish_reason": None}]))
             chunks.append(event([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
@@ -183,7 +185,9 @@ def run_loop(coro: Any) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18000)
     parser.add_argument(

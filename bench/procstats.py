@@ -7,7 +7,9 @@ master with workers counts whole), in clock ticks; RSS is VmRSS summed over the 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +29,8 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rfind(")") + 2 :].split()
 
 
-def tree_pids(root: int) -> list[int]:
-    """``root`` and every live descendant of it."""
+def tree_pids(roots: int | list[int]) -> list[int]:
+    """The root process(es) and every live descendant of them."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -37,9 +39,8 @@ def tree_pids(root: int) -> list[int]:
         if fields is None:
             continue
         children.setdefault(int(fields[1]), []).append(int(name))
-    if not os.path.exists(f"/proc/{root}"):
-        return []
-    out, todo = [], [root]
+    todo = [r for r in ([roots] if isinstance(roots, int) else roots) if os.path.exists(f"/proc/{r}")]
+    out: list[int] = []
     while todo:
         pid = todo.pop()
         out.append(pid)
@@ -79,15 +80,50 @@ def hwm_kb(pids: list[int]) -> int:
     return sum(_status_kb(pid, b"VmHWM:") for pid in pids)
 
 
+def system_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+class OtherLoad:
+    """CPU that processes outside the bench used while it measured, in % of one core.
+
+    All cores' busy time, less the CPU of the process trees the bench knows (the target, the mock)
+    and of this script and its waited-for children (wrk). Other work on the machine (a test suite,
+    a build) shows up here and makes that point's numbers worse than they would be.
+    """
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.meter = CpuMeter(roots)
+        self.busy = system_busy_s()
+        self.own = self._own()
+        self.t0 = time.monotonic()
+
+    @staticmethod
+    def _own() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def stop(self) -> float:
+        known = self.meter.stop() + (self._own() - self.own)
+        elapsed = time.monotonic() - self.t0
+        other = system_busy_s() - self.busy - known
+        return max(other, 0.0) * 100.0 / elapsed if elapsed > 0 else 0.0
+
+
 class CpuMeter:
     """CPU seconds a process tree spent between ``__init__`` and ``stop()``."""
 
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.start = cpu_ticks(tree_pids(root))
+    def __init__(self, roots: int | list[int]) -> None:
+        self.roots = roots
+        self.start = cpu_ticks(tree_pids(roots))
 
     def stop(self) -> float:
-        end = cpu_ticks(tree_pids(self.root))
+        end = cpu_ticks(tree_pids(self.roots))
         ticks = sum(t - self.start.get(pid, 0) for pid, t in end.items())
         return max(ticks, 0) / CLK_TCK
 
@@ -96,7 +132,7 @@ class CpuMeter:
 class Sampler:
     """Samples a process tree's RSS every ``interval`` seconds in a thread; keeps every sample."""
 
-    root: int
+    roots: int | list[int]
     interval: float = 0.1
     samples: list[tuple[float, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -117,7 +153,7 @@ class Sampler:
         self._thread.start()
 
     def _sample(self) -> None:
-        kb = rss_kb(tree_pids(self.root))
+        kb = rss_kb(tree_pids(self.roots))
         t = time.monotonic() - self._t0
         self.samples.append((t, kb))
         if self.on_sample is not None:
@@ -152,10 +188,8 @@ def machine_info() -> dict[str, str | int]:
     except OSError:
         pass
     mem_gib = 0.0
-    try:
+    with contextlib.suppress(ValueError, OSError):
         mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError):
-        pass
     return {
         "cpu": model,
         "cores": os.cpu_count() or 0,

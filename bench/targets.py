@@ -7,7 +7,9 @@ chat completion answers 200 and otherwise says why the target is not available.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,6 +32,7 @@ LITELLM_CONFIG = HERE / "litellm_config.yaml"
 GATEWAY_TEMPLATE = HERE / "gateway.yaml"
 MOCK_KEY = "sk-bench"
 CHAT_PATH = "/v1/chat/completions"
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)|Error)\b:?")
 
 
 class NotAvailable(RuntimeError):
@@ -64,12 +67,20 @@ class Server:
     cmd: list[str]
     port: int
     log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)  # None: unset it
     api_key: str = MOCK_KEY
     cpus: list[int] | None = None
     ready_timeout: float = 30.0
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     copies: int = 1
+    store_files: list[Path] = field(default_factory=list)  # the receipt store, removed after the run
+
+    def store_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.store_files if p.exists())
+
+    def remove_store(self) -> None:
+        for path in self.store_files:
+            path.unlink(missing_ok=True)
 
     @property
     def url(self) -> str:
@@ -87,18 +98,20 @@ class Server:
         """Start the process(es), then wait for a 200 to ``probe_body``; raise NotAvailable if none."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the children keep writing to it
-        cpus = self.cpus or [None]  # type: ignore[list-item]
+        env = {**os.environ, **self.env}
+        for key in [k for k, v in env.items() if v is None]:
+            del env[key]
         try:
             for i in range(self.copies):
-                cpu = cpus[i % len(cpus)]
-                prefix = taskset_prefix([cpu] if cpu is not None and self.copies > 1 else self.cpus)
+                # Several copies share the port (SO_REUSEPORT): one core each, round robin.
+                pin = [self.cpus[i % len(self.cpus)]] if self.cpus and self.copies > 1 else self.cpus
                 self.procs.append(
                     subprocess.Popen(
-                        [*prefix, *self.cmd],
+                        [*taskset_prefix(pin), *self.cmd],
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
-                        env={**os.environ, **self.env},
+                        env=env,  # type: ignore[arg-type]
                         cwd=REPO,
                         start_new_session=True,
                     )
@@ -130,12 +143,20 @@ class Server:
         self.stop()
         raise NotAvailable(f"not ready after {self.ready_timeout:.0f} s ({last}); log: {self.log_path}")
 
-    def log_tail(self, lines: int = 4) -> str:
+    def log_tail(self) -> str:
+        """The log's last exception line if it has one, else its last two lines."""
         try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
+            text = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
-        return " | ".join(ln.strip() for ln in text[-lines:])[:600]
+        lines = [ln.strip(" \t│|╰╯─") for ln in text]
+        lines = [ln for ln in lines if ln]
+        tail = lines[-40:]
+        for i in range(len(tail) - 1, -1, -1):
+            if EXCEPTION_LINE.match(tail[i]):
+                # rich wraps a long message onto the next line(s): keep one more
+                return " ".join(tail[i : i + 2])[:400]
+        return " | ".join(lines[-2:])[:400]
 
     def stop(self, grace: float = 10.0) -> None:
         for p in self.procs:
@@ -153,10 +174,8 @@ class Server:
 
 
 def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(p.pid, sig)  # the group this bench made with start_new_session
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def mock_server(
@@ -181,14 +200,14 @@ def litellm_server(mock: Server, logs: Path, cpus: list[int] | None) -> Server:
         raise NotAvailable(f"{exe.relative_to(REPO)} not found: run bench/litellm_setup.sh")
     port = free_port()
     master_key = "sk-" + secrets.token_hex(32)
-    env = {
+    env: dict[str, str | None] = {
         "MOCK_API_BASE": f"{mock.base}/v1",
         "MOCK_API_KEY": MOCK_KEY,
         "LITELLM_MASTER_KEY": master_key,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the internet
         "LITELLM_LOG": "ERROR",
         "LITELLM_TELEMETRY": "False",
-        "DATABASE_URL": "",
+        "DATABASE_URL": None,
     }
     cmd = [str(exe), "--config", str(LITELLM_CONFIG), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--num_workers", "1"]
@@ -216,8 +235,9 @@ def gateway_server(
     binary = gateway_exe(exe)
     port = free_port()
     store = workdir / f"bench-{durability}-{mock.port}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    store_files = [Path(f"{store}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
+    for path in store_files:
+        path.unlink(missing_ok=True)
     text = string.Template(GATEWAY_TEMPLATE.read_text()).safe_substitute(
         MOCK_PORT=str(mock.port), STORE_PATH=str(store), DURABILITY=durability
     )
@@ -236,4 +256,5 @@ def gateway_server(
         api_key=api_key,
         cpus=cpus,
         ready_timeout=60,
+        store_files=store_files,
     )

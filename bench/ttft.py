@@ -106,7 +106,7 @@ async def measure(
         for i in range(warmup + n):
             try:
                 ttft, total, usage = await _one(session, url, body, headers)
-            except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
+            except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
                 if i >= warmup:
                     result.errors += 1
                     result.first_error = result.first_error or f"{type(exc).__name__}: {exc}"[:300]
@@ -124,7 +124,9 @@ def streaming_body(body: dict[str, Any]) -> bytes:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("url")
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--api-key", default="sk-bench")
