@@ -69,7 +69,10 @@ class SqliteStore:
         self.max_batch = max_batch
         self.max_pending = max_pending  # beyond this, fast writes wait like strict ones rather than pile up
         self._state = "new"
-        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        # Records written during one turn of the event loop go to the writer as one list: one queue
+        # operation and at most one writer wake-up per turn, however many calls finished in it.
+        self._queue: queue.SimpleQueue[list[Item] | None] = queue.SimpleQueue()
+        self._outbox: list[Item] = []
         self._known = DecisionCache()  # event-loop thread only
         self._stored = DecisionCache()  # writer thread only: hashes it committed
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -119,6 +122,7 @@ class SqliteStore:
     def _connect_inline(self) -> sqlite3.Connection:
         conn = self._connect()
         conn.execute("PRAGMA busy_timeout=0")  # never wait on the event loop: queue instead
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints are the writer thread's job, off the loop
         return conn
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -148,6 +152,7 @@ class SqliteStore:
             self._state = "closed"
             return
         self._state = "closed"
+        self._handoff()
         self._queue.put(None)
         assert self._thread is not None
         await asyncio.to_thread(self._thread.join)
@@ -171,11 +176,13 @@ class SqliteStore:
         if record.decision_blob is not None and record.decision_hash is not None:
             self._known.add(record.decision_hash)
         wait = self.durability == "strict" or self.stats.pending >= self.max_pending
-        if wait and alone and self._queue.empty() and self._commit_inline(record):
+        if wait and alone and not self._outbox and self._queue.empty() and self._commit_inline(record):
             return
         future = self._loop.create_future() if wait else None
         self.stats.written += 1
-        self._queue.put((record, future))
+        self._outbox.append((record, future))
+        if len(self._outbox) == 1:
+            self._loop.call_soon(self._handoff)
         if future is not None:
             await future
 
@@ -209,6 +216,11 @@ class SqliteStore:
             raise error
         return True
 
+    def _handoff(self) -> None:
+        if self._outbox:
+            items, self._outbox = self._outbox, []
+            self._queue.put(items)
+
     def _run(self) -> None:
         assert self._writer is not None
         stop = False
@@ -217,16 +229,16 @@ class SqliteStore:
                 first = self._queue.get()
                 if first is None:
                     break
-                batch = [first]
+                batch = list(first)
                 while len(batch) < self.max_batch:
                     try:
-                        item = self._queue.get_nowait()
+                        items = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    if item is None:
+                    if items is None:
                         stop = True
                         break
-                    batch.append(item)
+                    batch.extend(items)
                 with self._commit_lock:
                     self._flush(self._writer, batch)
         finally:
