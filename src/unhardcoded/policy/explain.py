@@ -25,20 +25,24 @@ def explain(
 ) -> str:
     """E.g. "gemini/gemini-2.5-flash won: cheapest of 7 that passed 4 rules; 31 rejected — 18 by
     quality-floor, 9 by eu-only, 4 by req:tools; 62% cheaper than openai/gpt-4.1"."""
-    passed = len(decision.ranked)
     n_rules = len(decision.rules)
-    _, first = decision.rejection_counts()
-    by = ", ".join(f"{n} by {rid}" for rid, n in sorted(first.items(), key=lambda kv: (-kv[1], kv[0])))
-    rejected = f"{decision.n_rejected} rejected" + (f" — {by}" if by else "")
-    if passed == 0:
-        return f"no deployment passed {n_rules} rules: {rejected}"
+    middle = decision._derived.get("explain")  # the part that depends on the decision alone
+    if middle is None:
+        _, first = decision.rejection_counts()
+        by = ", ".join(f"{n} by {rid}" for rid, n in sorted(first.items(), key=lambda kv: (-kv[1], kv[0])))
+        rejected = f"{decision.n_rejected} rejected" + (f" — {by}" if by else "")
+        if not decision.ranked:
+            middle = f"no deployment passed {n_rules} rules: {rejected}"
+        else:
+            passed = len(decision.ranked)
+            middle = f"{_first_key_phrase(decision)} of {passed} that passed {n_rules} rules; {rejected}"
+            if decision.waived:
+                middle += f"; {', '.join(decision.waived)} waived (it would have left no candidate)"
+        decision._derived["explain"] = middle
+    if not decision.ranked:
+        return str(middle)
     top = winner or decision.plan[0]
-    verb = "won" if winner else "ranked first"
-    sentence = (
-        f"{top} {verb}: {_first_key_phrase(decision)} of {passed} that passed {n_rules} rules; {rejected}"
-    )
-    if decision.waived:
-        sentence += f"; {', '.join(decision.waived)} waived (it would have left no candidate)"
+    sentence = f"{top} {'won' if winner else 'ranked first'}: {middle}"
     if fallbacks:
         sentence += f"; after {fallbacks} fallback{'s' if fallbacks > 1 else ''}"
     if savings_pct is not None and baseline:
