@@ -33,7 +33,7 @@ from unhardcoded.providers.anthropic_stream import (
     error_from_body,
     parse_message,
 )
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, json_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -336,12 +336,7 @@ class AnthropicAdapter:
     ) -> ChatResult:
         if not 200 <= status < 300:
             raise self.parse_error(status, headers, body)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ProviderError(
-                "bad_response", "the Anthropic answer is not valid JSON", status=status
-            ) from None
+        data = json_answer(body, status, "Anthropic")
         return parse_message(data, target)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+import orjson
+
 from unhardcoded.errors import ErrorClass, ProviderError
 
 
@@ -130,6 +132,16 @@ class Adapter(Protocol):
     def stream_translator(self, target: Target, *, include_usage: bool, request_id: str) -> StreamTranslator:
         """A fresh translator per streamed attempt; `include_usage`: the client asked for the usage chunk."""
         ...
+
+
+def json_answer(body: bytes, status: int, provider: str) -> Any:
+    """A 2xx answer's JSON, or ProviderError("bad_response") naming the provider."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ProviderError(
+            "bad_response", f"the {provider} answer is not valid JSON", status=status
+        ) from None
 
 
 def error_class_for_status(status: int) -> ErrorClass:

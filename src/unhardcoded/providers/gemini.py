@@ -31,7 +31,7 @@ from urllib.parse import quote, urlparse
 import orjson
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, json_answer
 from unhardcoded.providers.gemini_stream import GeminiStream, error_from_body, parse_generate
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -372,12 +372,7 @@ class GeminiAdapter:
     ) -> ChatResult:
         if not 200 <= status < 300:
             raise self.parse_error(status, headers, body)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ProviderError(
-                "bad_response", "the Gemini answer is not valid JSON", status=status
-            ) from None
+        data = json_answer(body, status, "Gemini")
         return parse_generate(data, target)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:

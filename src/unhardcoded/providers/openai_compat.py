@@ -27,6 +27,7 @@ from unhardcoded.providers.base import (
     Target,
     Usage,
     error_class_for_status,
+    json_answer,
     parse_retry_after,
 )
 from unhardcoded.providers.sse import DONE, SseDecoder
@@ -107,10 +108,7 @@ class OpenAICompatAdapter:
     ) -> ChatResult:
         if not 200 <= status < 300:
             raise self.parse_error(status, headers, body)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ProviderError("bad_response", "the answer is not valid JSON", status=status) from None
+        data = json_answer(body, status, "upstream")
         if not isinstance(data, dict):
             raise ProviderError("bad_response", "the answer is not a JSON object", status=status)
         choices = data.get("choices")

@@ -24,7 +24,7 @@ from unhardcoded.errors import ProviderError
 from unhardcoded.providers import anthropic_stream, gemini_stream
 from unhardcoded.providers.anthropic import to_messages_body
 from unhardcoded.providers.anthropic_stream import AnthropicStream, parse_message
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, json_answer
 from unhardcoded.providers.gemini import model_path, to_gemini_body
 from unhardcoded.providers.gemini_stream import GeminiStream, parse_generate
 
@@ -117,12 +117,7 @@ class VertexAdapter:
     ) -> ChatResult:
         if not 200 <= status < 300:
             raise self.parse_error(status, headers, body)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ProviderError(
-                "bad_response", "the Vertex AI answer is not valid JSON", status=status
-            ) from None
+        data = json_answer(body, status, "Vertex AI")
         if publisher(target) == "anthropic":
             return parse_message(data, target)
         return parse_generate(data, target)
