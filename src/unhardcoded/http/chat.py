@@ -85,6 +85,8 @@ def make_handler(gw: Gateway) -> Any:
                 reply = await chat(gw, body, request.headers)
         except UserError as e:
             return user_error(e)
+        except ConnectionError:  # the client left mid-stream; the receipt already says partial
+            return web.Response(status=499)
         except Exception:
             log.exception("unexpected error in chat completions")
             return internal_error()
