@@ -74,15 +74,22 @@ class Harness:
         env: dict[str, str] | None = None,
         config: dict[str, Any] | None = None,
         bundled: bool = False,
+        alpha_options: dict[str, Any] | None = None,
     ) -> Harness:
         h = cls()
-        h.run(h._start(tmp_path, durability, env, config or {}, bundled))
+        h.run(h._start(tmp_path, durability, env, config or {}, bundled, alpha_options or {}))
         return h
 
     async def _start(
-        self, tmp: Path, durability: str, env: Any, extra: dict[str, Any], bundled: bool
+        self,
+        tmp: Path,
+        durability: str,
+        env: Any,
+        extra: dict[str, Any],
+        bundled: bool,
+        alpha: dict[str, Any],
     ) -> None:
-        ra, alpha_url, self.alpha = await fake_openai.start(api_key=ALPHA_KEY)
+        ra, alpha_url, self.alpha = await fake_openai.start(api_key=ALPHA_KEY, **alpha)
         rb, beta_url, self.beta = await fake_openai.start(api_key=BETA_KEY)
         self._runners += [ra, rb]
         fast = {

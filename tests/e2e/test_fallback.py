@@ -178,3 +178,37 @@ def test_keys_never_leak(harness: Harness, client: openai.OpenAI, caplog: pytest
     seen.append(caplog.text)
     blob = repr(seen)
     assert ALPHA_KEY not in blob and BETA_KEY not in blob
+
+
+def test_client_leaving_mid_stream_leaves_a_partial_receipt(tmp_path) -> None:
+    import http.client
+    import json
+    import time
+
+    h = Harness.start(tmp_path, alpha_options={"chunk_delay_ms": 200})
+    try:
+        host, port = h.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        body = {
+            "model": "auto",
+            "stream": True,
+            "policy": EU60,
+            "messages": [{"role": "user", "content": "a long enough answer to stream slowly"}],
+        }
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"content-type": "application/json"})
+        resp = conn.getresponse()
+        rid = resp.getheader("x-unhardcoded-request-id")
+        assert resp.read1(100)  # the first bytes reached us
+        resp.close()  # and we leave
+        conn.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = h.receipt(rid)
+            if r["status"] != "started":
+                break
+            time.sleep(0.1)
+        assert r["status"] == "partial"
+        assert r["outcome"]["error"]["error_class"] == "client_closed"
+        assert h.get("/healthz")[0] == 200
+    finally:
+        h.stop()
