@@ -58,6 +58,17 @@ class Metrics:
         self.counters: dict[str, dict[Labels, float]] = {}
         self.histograms: dict[str, dict[Labels, Histogram]] = {}
         self.gauges: dict[str, float] = {}
+        # Rejections per rule are counted per decision and multiplied out when scraped: one increment
+        # per call instead of one per rule.
+        self._rejections: dict[int, tuple[dict[str, int], int]] = {}
+
+    def count_rejections(self, counts: dict[str, int]) -> None:
+        """Count one call whose decision rejected `counts[rule]` candidates per rule (same dict each time)."""
+        # An entry holds its dict, so an id cannot be reused while it is here.
+        entry = self._rejections.get(id(counts))
+        self._rejections[id(counts)] = (counts, 1 if entry is None else entry[1] + 1)
+        if len(self._rejections) > 1024:  # never scraped: fold now rather than grow
+            self._fold_rejections()
 
     def inc(self, name: str, labels: Labels = (), value: float = 1.0) -> None:
         series = self.counters.setdefault(name, {})
@@ -70,7 +81,14 @@ class Metrics:
             h = series[labels] = Histogram()
         h.observe(value)
 
+    def _fold_rejections(self) -> None:
+        for counts, calls in self._rejections.values():
+            for rule_id, n in counts.items():
+                self.inc("unhardcoded_rejections_total", (("rule", rule_id),), n * calls)
+        self._rejections.clear()
+
     def render(self) -> str:
+        self._fold_rejections()
         lines: list[str] = []
         for name, (kind, text) in self.HELP.items():
             lines.append(f"# HELP {name} {text}")

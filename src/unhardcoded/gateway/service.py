@@ -186,8 +186,7 @@ class Gateway:
         features = self.router.features(body)
         decision = self.router.decide(policy, features, self.runtime(created))
         digest, blob, counts = self.decision_blob(decision)
-        for rule_id, n in counts.items():
-            self.metrics.inc("unhardcoded_rejections_total", (("rule", rule_id),), n)
+        self.metrics.count_rejections(counts)
         known = self.store.known_decision(digest)
         call = Call(
             request_id=self.ids.request_id(),
