@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping
@@ -82,6 +83,11 @@ def serve(config: Path | str | None, *, host: str = "127.0.0.1", port: int = 870
     if workers <= 1:
         _run_one(cfg, host, port)
         return
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM to the parent stops every worker, not just the parent
+
+    signal.signal(signal.SIGTERM, _stop)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_run_one, args=(cfg, host, port), daemon=False) for _ in range(workers)]
     for p in procs:
