@@ -27,6 +27,7 @@ def test_no_input_breaks_the_server(tmp_path: Path) -> None:
                 "--no-color",
             ],
             capture_output=True,
+            cwd=tmp_path,
             text=True,
             timeout=240,
         )

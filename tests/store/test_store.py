@@ -406,3 +406,13 @@ async def test_sqlite_commits_inline_when_alone_and_queues_when_locked(tmp_path:
         blocker.close()
         await asyncio.wait_for(pending, 5)
         assert store.stats.committed == 2 and await store.get("req-00002") is not None
+
+
+async def test_sqlite_wal_stays_bounded_when_every_write_is_inline(tmp_path: Path) -> None:
+    """Inline commits never checkpoint; the writer must, or the WAL grows without end."""
+    async with SqliteStore(tmp_path / "r.db") as store:
+        for i in range(1000):
+            await store.write(record(i, blob=i == 0), alone=True)
+        await asyncio.sleep(0.3)  # let the writer's last checkpoint run
+        wal = (tmp_path / "r.db-wal").stat().st_size
+    assert wal < 8 * 1024 * 1024, wal
