@@ -33,7 +33,7 @@ from unhardcoded.providers.anthropic_stream import (
     error_from_body,
     parse_message,
 )
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, json_answer
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools, json_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -211,16 +211,7 @@ def _json_tool(response_format: Any) -> dict[str, Any] | None:
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     out = []
-    for k, tool in enumerate(tools or []):
-        fn = (
-            tool.get("function")
-            if isinstance(tool, dict) and tool.get("type", "function") == "function"
-            else None
-        )
-        if not isinstance(fn, dict) or not fn.get("name"):
-            raise client_error(f"tools[{k}]: only function tools with a name are supported on Anthropic")
-        if fn["name"] == JSON_TOOL:
-            raise client_error(f"tools[{k}]: the name {JSON_TOOL!r} is reserved for response_format")
+    for fn in function_tools(tools, "Anthropic", reserved=JSON_TOOL):
         spec: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             spec["description"] = fn["description"]

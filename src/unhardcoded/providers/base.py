@@ -134,6 +134,28 @@ class Adapter(Protocol):
         ...
 
 
+def function_tools(tools: Any, provider: str, *, reserved: str | None = None) -> list[dict[str, Any]]:
+    """The `function` objects of an OpenAI `tools` list, checked; every adapter that translates tools
+    starts here. `reserved`: a tool name the adapter uses itself (for response_format)."""
+    out = []
+    for k, tool in enumerate(tools or []):
+        fn = (
+            tool.get("function")
+            if isinstance(tool, dict) and tool.get("type", "function") == "function"
+            else None
+        )
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise ProviderError(
+                "client_error", f"tools[{k}]: only function tools with a name are supported on {provider}"
+            )
+        if reserved is not None and fn["name"] == reserved:
+            raise ProviderError(
+                "client_error", f"tools[{k}]: the name {reserved!r} is reserved for response_format"
+            )
+        out.append(fn)
+    return out
+
+
 def json_answer(body: bytes, status: int, provider: str) -> Any:
     """A 2xx answer's JSON, or ProviderError("bad_response") naming the provider."""
     try:

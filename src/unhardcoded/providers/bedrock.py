@@ -33,7 +33,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools
 from unhardcoded.providers.bedrock_stream import (
     JSON_TOOL,
     BedrockStreamTranslator,
@@ -189,18 +189,7 @@ def _json_tool(response_format: Any) -> dict[str, Any] | None:
 
 def _tool_specs(tools: Any) -> list[dict[str, Any]]:
     specs = []
-    for k, tool in enumerate(tools or []):
-        fn = (
-            tool.get("function")
-            if isinstance(tool, dict) and tool.get("type", "function") == "function"
-            else None
-        )
-        if not isinstance(fn, dict) or not fn.get("name"):
-            raise _client_error(f"tools[{k}]: only function tools with a name are supported on Bedrock")
-        if fn["name"] == JSON_TOOL:
-            raise _client_error(
-                f"tools[{k}]: the name {JSON_TOOL!r} is reserved for response_format on Bedrock"
-            )
+    for fn in function_tools(tools, "Bedrock", reserved=JSON_TOOL):
         spec: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             spec["description"] = fn["description"]

@@ -31,7 +31,7 @@ from urllib.parse import quote, urlparse
 import orjson
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, json_answer
+from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools, json_answer
 from unhardcoded.providers.gemini_stream import GeminiStream, error_from_body, parse_generate
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -246,14 +246,7 @@ def to_contents(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     declarations = []
-    for k, tool in enumerate(tools or []):
-        fn = (
-            tool.get("function")
-            if isinstance(tool, dict) and tool.get("type", "function") == "function"
-            else None
-        )
-        if not isinstance(fn, dict) or not fn.get("name"):
-            raise client_error(f"tools[{k}]: only function tools with a name are supported on Gemini")
+    for fn in function_tools(tools, "Gemini"):
         declaration: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             declaration["description"] = fn["description"]
