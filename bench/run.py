@@ -39,7 +39,7 @@ import targets  # noqa: E402
 import ttft  # noqa: E402
 
 OTHER_LOAD_PCT = 10.0  # other processes' CPU, in % of one core, above which a point is flagged
-ALL_TARGETS = ["direct", "floor", "litellm", "ours-strict", "ours-fast"]
+ALL_TARGETS = ["direct", "floor", *targets.FAST_FLOORS, "litellm", "ours-strict", "ours-fast"]
 POLICY = {
     "rules": [
         {"field": "bench_intelligence", "op": ">=", "value": 55},
@@ -150,6 +150,8 @@ class Bench:
     def make_server(self, name: str, mock: targets.Server, delay_ms: float) -> targets.Server:
         if name == "floor":
             return targets.floor_server(mock, self.logs, self.target_cpus)
+        if name in targets.FAST_FLOORS:
+            return targets.fast_floor_server(name, mock, self.logs, self.target_cpus)
         if name == "litellm":
             return targets.litellm_server(mock, self.logs, self.target_cpus)
         durability = name.split("-", 1)[1]

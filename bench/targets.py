@@ -194,6 +194,24 @@ def floor_server(mock: Server, logs: Path, cpus: list[int] | None, python: str =
     return Server("floor", cmd, port, logs / "floor.log", cpus=cpus)
 
 
+# The faster pass-through floors beside the aiohttp one: name -> (script, upstream client).
+FAST_FLOORS = {
+    "floor-httptools": ("floor_httptools.py", "pyreqwest"),
+    "floor-uvicorn": ("floor_uvicorn.py", "pyreqwest"),
+    "floor-uvicorn-aiohttp": ("floor_uvicorn.py", "aiohttp"),
+    "floor-granian": ("floor_granian.py", "pyreqwest"),
+}
+
+
+def fast_floor_server(
+    name: str, mock: Server, logs: Path, cpus: list[int] | None, python: str = sys.executable
+) -> Server:
+    script, client = FAST_FLOORS[name]
+    port = free_port()
+    cmd = [python, str(HERE / script), "--port", str(port), "--upstream", mock.base, "--client", client]
+    return Server(name, cmd, port, logs / f"{name}.log", cpus=cpus)
+
+
 def litellm_server(mock: Server, logs: Path, cpus: list[int] | None) -> Server:
     exe = LITELLM_VENV / "bin" / "litellm"
     if not exe.exists():
