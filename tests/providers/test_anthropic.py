@@ -10,7 +10,7 @@ from conftest import SECRETS, SPLITS, TEST_CREDENTIALS, assemble_openai_stream, 
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.anthropic import ADAPTER, DEFAULT_MAX_TOKENS, to_messages_body
-from unhardcoded.providers.anthropic_stream import clip, error_from_body
+from unhardcoded.providers.anthropic_parse import clip, error_from_body
 from unhardcoded.providers.base import Credentials, Target
 
 TARGET = Target(
@@ -50,17 +50,16 @@ def test_max_tokens_default_and_precedence() -> None:
 )
 def test_dropped_parameters_warn(extra: dict[str, Any], fragment: str) -> None:
     request = {"messages": USER, **extra}
-    warnings = ADAPTER.request_warnings(request)
+    warnings = ADAPTER.request_warnings(request, TARGET)
     assert any(fragment in w for w in warnings), warnings
     payload = body_of(request)
     for key in ("seed", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"):
         assert key not in payload
 
 
-def test_harmless_defaults_and_gateway_fields_do_not_warn() -> None:
-    request = {"messages": USER, "logprobs": False, "presence_penalty": 0, "policy": {"rules": []}, "n": 1}
-    assert ADAPTER.request_warnings(request) == ()
-    assert "policy" not in body_of(request)
+def test_harmless_defaults_do_not_warn() -> None:
+    request = {"messages": USER, "logprobs": False, "presence_penalty": 0, "n": 1}
+    assert ADAPTER.request_warnings(request, TARGET) == ()
 
 
 def test_temperature_is_clamped_to_one() -> None:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Credentials, Target
 from unhardcoded.providers.bedrock import ADAPTER, to_converse
-from unhardcoded.providers.bedrock_stream import FrameDecoder
+from unhardcoded.providers.bedrock_parse import FrameDecoder
 from unhardcoded.testing.fake_bedrock import encode_frame, event_frame, exception_frame
 
 KEY_ID = "AKIDEXAMPLE0123456789"
@@ -141,7 +141,7 @@ def test_dropped_parameters_warn() -> None:
     for name in ("seed", "presence_penalty", "frequency_penalty", "user", "logprobs", "parallel_tool_calls"):
         assert name in text
     assert converse(stream=True, stream_options={"include_usage": True}, n=1, logprobs=False)[1] == []
-    assert ADAPTER.request_warnings({"messages": USER, "seed": 3}) == (
+    assert ADAPTER.request_warnings({"messages": USER, "seed": 3}, EU) == (
         "seed has no Bedrock Converse equivalent; dropped",
     )
 

@@ -11,7 +11,7 @@ from conftest import SECRETS, SPLITS, TEST_CREDENTIALS, assemble_openai_stream, 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Credentials, Target
 from unhardcoded.providers.gemini import ADAPTER, to_gemini_body, to_gemini_schema
-from unhardcoded.providers.gemini_stream import error_from_body
+from unhardcoded.providers.gemini_parse import error_from_body
 
 TARGET = Target(
     "gemini/flash", "gemini", "gemini", "gemini-2.5-flash", "https://generativelanguage.googleapis.com"
@@ -107,7 +107,7 @@ def test_recursive_schema_terminates() -> None:
     ],
 )
 def test_dropped_parameters_warn(extra: dict[str, Any], fragment: str) -> None:
-    warnings = ADAPTER.request_warnings({"messages": USER, **extra})
+    warnings = ADAPTER.request_warnings({"messages": USER, **extra}, TARGET)
     assert any(fragment in w for w in warnings), warnings
 
 
@@ -120,7 +120,7 @@ def test_supported_parameters_do_not_warn() -> None:
         "temperature": 1.5,
         "stream_options": {},
     }
-    assert ADAPTER.request_warnings(request) == ()
+    assert ADAPTER.request_warnings(request, TARGET) == ()
     assert body_of(request)["generationConfig"] == {
         "temperature": 1.5,
         "seed": 1,
@@ -135,7 +135,7 @@ def test_image_mime_guessed_from_extension_and_gs_urls_do_not_warn() -> None:
     assert body_of(request)["contents"][0]["parts"] == [
         {"fileData": {"mimeType": "image/webp", "fileUri": "gs://bucket/cat.webp"}}
     ]
-    assert ADAPTER.request_warnings(request) == ()
+    assert ADAPTER.request_warnings(request, TARGET) == ()
 
 
 @pytest.mark.parametrize(

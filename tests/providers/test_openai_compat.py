@@ -65,8 +65,8 @@ def translate(data: bytes, *, include_usage: bool) -> tuple[bytes, bytes, Any]:
 
 
 class TestBuildRequest:
-    def test_model_replaced_and_gateway_fields_dropped(self) -> None:
-        body = {**BODY, "policy": {"rules": []}, "x_unhardcoded_workflow": "w", "reasoning_effort": "low"}
+    def test_model_replaced_and_other_fields_forwarded(self) -> None:
+        body = {**BODY, "reasoning_effort": "low"}
         call = ADAPTER.build_request(body, OPENAI, TEST_CREDENTIALS, stream=False)
         sent = orjson.loads(call.body)
         assert sent == {"model": "gpt-4.1-mini", "messages": BODY["messages"], "reasoning_effort": "low"}
@@ -74,7 +74,7 @@ class TestBuildRequest:
         assert call.headers["authorization"] == f"Bearer {TEST_API_KEY}"
 
     def test_input_body_is_not_mutated(self) -> None:
-        body = {**BODY, "stream": True, "stream_options": {"include_usage": False}, "policy": {}}
+        body = {**BODY, "stream": True, "stream_options": {"include_usage": False}}
         before = copy.deepcopy(body)
         ADAPTER.build_request(body, OPENAI, TEST_CREDENTIALS, stream=True)
         ADAPTER.build_request(body, OPENAI, TEST_CREDENTIALS, stream=False)
@@ -389,5 +389,5 @@ class TestRegistry:
 
     def test_plugin_must_be_an_adapter(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self._entry_points(monkeypatch, SimpleNamespace(kind="half", build_request=print))
-        with pytest.raises(ConfigError, match="missing parse_response"):
+        with pytest.raises(ConfigError, match="missing request_warnings, parse_response"):
             registry.load_adapters()

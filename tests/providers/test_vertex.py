@@ -10,10 +10,10 @@ from conftest import SECRETS, TEST_CREDENTIALS
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.anthropic import to_messages_body
-from unhardcoded.providers.anthropic_stream import AnthropicStream
+from unhardcoded.providers.anthropic_parse import AnthropicStream
 from unhardcoded.providers.base import Credentials, Target
 from unhardcoded.providers.gemini import to_gemini_body
-from unhardcoded.providers.gemini_stream import GeminiStream
+from unhardcoded.providers.gemini_parse import GeminiStream
 from unhardcoded.providers.vertex import ADAPTER, model_url, publisher
 
 USER = [{"role": "user", "content": "hi"}]
@@ -114,7 +114,7 @@ def test_request_warnings_follow_the_publisher() -> None:
     request = {"messages": USER, "seed": 3, "user": "u"}
     assert not any("seed" in w for w in ADAPTER.request_warnings(request, target()))  # Gemini takes a seed
     assert any("seed" in w for w in ADAPTER.request_warnings(request, target("claude-x")))
-    assert any("user" in w for w in ADAPTER.request_warnings(request))
+    assert any("user" in w for w in ADAPTER.request_warnings(request, target()))
 
 
 def test_stream_translator_follows_the_publisher() -> None:

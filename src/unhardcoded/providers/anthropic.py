@@ -1,6 +1,6 @@
 """Anthropic Messages API adapter: OpenAI chat bodies → `POST /v1/messages`, and its JSON / SSE answers back.
 
-`to_messages_body` here and `anthropic_stream` (answers, streams, errors) are reused by the `vertex`
+`to_messages_body` here and `anthropic_parse` (answers, streams, errors) are reused by the `vertex`
 adapter for Claude on Vertex AI. Sans-I/O: builds and parses, never sends.
 
 OpenAI parameters on Anthropic:
@@ -27,13 +27,19 @@ from typing import Any, ClassVar
 import orjson
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers.anthropic_stream import (
-    JSON_TOOL,
-    AnthropicStream,
-    error_from_body,
-    parse_message,
-)
+from unhardcoded.providers.anthropic_parse import AnthropicStream, error_from_body, parse_message
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools, json_answer
+from unhardcoded.providers.wire import (
+    JSON_TOOL,
+    call_arguments,
+    clamped_temperature,
+    client_error,
+    json_tool_spec,
+    named_tool_choice,
+    parse_data_url,
+    stop_sequences,
+    unsupported_params,
+)
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -43,21 +49,7 @@ _HANDLED = {
     "model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",
     "top_p", "stop", "tools", "tool_choice", "response_format", "n", "parallel_tool_calls", "user",
 }  # fmt: skip
-_GATEWAY_FIELDS = ("policy", "x_unhardcoded")
 _BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def client_error(message: str) -> ProviderError:
-    return ProviderError("client_error", message)
-
-
-def parse_data_url(url: str, where: str) -> tuple[str, str]:
-    """`data:<mime>;base64,<data>` → (mime, data)."""
-    meta, _, data = url[5:].partition(",")
-    mime, _, encoding = meta.partition(";")
-    if encoding.lower() != "base64" or not mime or not data:
-        raise client_error(f"{where}: only base64 data: URLs with a media type are supported")
-    return mime.lower(), data
 
 
 def _tool_id(raw: Any) -> str:
@@ -122,17 +114,8 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
 def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
     blocks = _text_blocks(message.get("content"), where)
     for k, call in enumerate(message.get("tool_calls") or []):
-        fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-        raw = fn.get("arguments") or "{}"
-        try:
-            args = orjson.loads(raw) if isinstance(raw, str) else raw
-        except orjson.JSONDecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise client_error(f"{where}.tool_calls[{k}].function.arguments must be a JSON object")
-        blocks.append(
-            {"type": "tool_use", "id": _tool_id(call.get("id")), "name": fn.get("name"), "input": args}
-        )
+        name, args = call_arguments(call, f"{where}.tool_calls[{k}]")
+        blocks.append({"type": "tool_use", "id": _tool_id(call.get("id")), "name": name, "input": args})
     return blocks
 
 
@@ -190,23 +173,11 @@ def to_turns(messages: Any, warnings: list[str]) -> tuple[list[dict[str, Any]], 
 
 
 def _json_tool(response_format: Any) -> dict[str, Any] | None:
-    kind = response_format.get("type") if isinstance(response_format, dict) else response_format
-    if kind in (None, "text"):
+    spec = json_tool_spec(response_format, "Anthropic")
+    if spec is None:
         return None
-    if kind == "json_object":
-        return {"name": JSON_TOOL, "description": "Give your answer as a JSON object.",
-                "input_schema": {"type": "object"}}  # fmt: skip
-    if kind != "json_schema":
-        raise client_error(f"response_format type {kind!r} is not supported on Anthropic")
-    spec = response_format.get("json_schema") or {}
-    description = f"Give your answer as JSON matching the `{spec.get('name', 'response')}` schema."
-    if spec.get("description"):
-        description += " " + str(spec["description"])
-    return {
-        "name": JSON_TOOL,
-        "description": description,
-        "input_schema": spec.get("schema") or {"type": "object"},
-    }
+    description, schema = spec
+    return {"name": JSON_TOOL, "description": description, "input_schema": schema}
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
@@ -223,14 +194,7 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 def _tool_choice(
     choice: Any, tools: list[dict[str, Any]], json_tool: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    named = None
-    if isinstance(choice, dict):
-        fn = choice.get("function") if choice.get("type") == "function" else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise client_error("tool_choice must be 'auto', 'none', 'required' or a function")
-        named = fn["name"]
-    elif choice not in (None, "auto", "none", "required"):
-        raise client_error("tool_choice must be 'auto', 'none', 'required' or a function")
+    named = named_tool_choice(choice)
     if named:
         return {"type": "tool", "name": named}
     if json_tool is not None:
@@ -246,28 +210,21 @@ def to_messages_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     n = body.get("n")
     if n is not None and n != 1:
         raise client_error(f"n={n}: Anthropic returns one choice; n > 1 is not supported")
-    warnings = [
-        f"{key} has no Anthropic equivalent; dropped"
-        for key, value in body.items()
-        if key not in _HANDLED and value not in (None, False, "") and not key.startswith(_GATEWAY_FIELDS)
-    ]
+    warnings = unsupported_params(body, _HANDLED, "Anthropic")
     system, turns = to_turns(body.get("messages"), warnings)
     out: dict[str, Any] = {"max_tokens": body.get("max_completion_tokens") or body.get("max_tokens")}
     out["max_tokens"] = out["max_tokens"] or DEFAULT_MAX_TOKENS
     out["messages"] = turns
     if system:
         out["system"] = system
-    temperature = body.get("temperature")
-    if isinstance(temperature, int | float) and temperature > 1:
-        warnings.append(f"temperature {temperature} is above Anthropic's maximum of 1; sent as 1")
-        temperature = 1
+    temperature = clamped_temperature(body, "Anthropic", warnings)
     if temperature is not None:
         out["temperature"] = temperature
     if body.get("top_p") is not None:
         out["top_p"] = body["top_p"]
     stop = body.get("stop")
     if stop:
-        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        out["stop_sequences"] = stop_sequences(stop)
     if body.get("user"):
         out["metadata"] = {"user_id": str(body["user"])}
     tools = _tools(body.get("tools"))
@@ -317,9 +274,7 @@ class AnthropicAdapter:
             headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
         return HttpCall("POST", messages_url(target.base_url), headers, orjson.dumps(payload))
 
-    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
-        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it).
-        `target` is unused here; `vertex` needs it, so callers may pass it to every adapter."""
+    def request_warnings(self, body: Mapping[str, Any], target: Target) -> tuple[str, ...]:
         return tuple(to_messages_body(body)[1])
 
     def parse_response(

@@ -7,7 +7,7 @@ put a credential anywhere but the outgoing request's headers or URL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -106,14 +106,23 @@ class StreamTranslator(Protocol):
 
 
 class Adapter(Protocol):
-    """One wire format. Instances are stateless and shared by every call."""
+    """One wire format. Instances are stateless and shared by every call.
+
+    `body` is the client's OpenAI chat-completions body as the HTTP edge leaves it: gateway fields (`policy`,
+    `x_unhardcoded*`) already removed, and read-only (a Mapping the adapter must never mutate).
+    """
 
     kind: ClassVar[str]
 
     def build_request(
         self, body: Mapping[str, Any], target: Target, credentials: Credentials, *, stream: bool
     ) -> HttpCall:
-        """`body` is the client's OpenAI chat-completions body without gateway fields (policy)."""
+        """The upstream request for `body`; raises ProviderError (client_error, auth_error) when it cannot."""
+        ...
+
+    def request_warnings(self, body: Mapping[str, Any], target: Target) -> Sequence[str]:
+        """What build_request drops or changes in `body` (a parameter this provider has no equivalent
+        for), for the attempt and the receipt; () when nothing is. HttpCall has no field for it."""
         ...
 
     def parse_response(
@@ -125,9 +134,6 @@ class Adapter(Protocol):
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         """Map a non-2xx answer (before any stream byte) to our error classes."""
         ...
-
-    # Optional: `def request_warnings(self, body, target) -> Sequence[str]` names the parameters this
-    # provider has no equivalent for (dropped); the gateway writes them on the attempt and the receipt.
 
     def stream_translator(self, target: Target, *, include_usage: bool, request_id: str) -> StreamTranslator:
         """A fresh translator per streamed attempt; `include_usage`: the client asked for the usage chunk."""

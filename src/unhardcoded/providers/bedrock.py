@@ -34,14 +34,27 @@ from botocore.credentials import Credentials as BotoCredentials
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools
-from unhardcoded.providers.bedrock_stream import (
-    JSON_TOOL,
+from unhardcoded.providers.bedrock_parse import (
     BedrockStreamTranslator,
     error_from_answer,
     finish_reason_for,
-    header,
-    openai_usage,
     usage_from,
+)
+from unhardcoded.providers.wire import (
+    JSON_TOOL,
+    assistant_message,
+    call_arguments,
+    choice,
+    clamped_temperature,
+    client_error,
+    completion,
+    header,
+    json_tool_spec,
+    named_tool_choice,
+    openai_usage,
+    parse_data_url,
+    stop_sequences,
+    unsupported_params,
 )
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -55,10 +68,6 @@ _PATH_SAFE = ":@!$&'()*+,;=-._~"
 _REGION_IN_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 
-def _client_error(message: str) -> ProviderError:
-    return ProviderError("client_error", message)
-
-
 def _texts(content: Any, where: str) -> list[str]:
     """The non-empty texts of a string or a list of text parts."""
     if content is None:
@@ -66,11 +75,11 @@ def _texts(content: Any, where: str) -> list[str]:
     if isinstance(content, str):
         return [content] if content else []
     if not isinstance(content, list):
-        raise _client_error(f"{where}.content must be a string or a list of parts")
+        raise client_error(f"{where}.content must be a string or a list of parts")
     out = []
     for j, part in enumerate(content):
         if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
-            raise _client_error(f"{where}.content[{j}]: only text parts are allowed here")
+            raise client_error(f"{where}.content[{j}]: only text parts are allowed here")
         text = part.get("text", part.get("refusal"))
         if isinstance(text, str) and text:
             out.append(text)
@@ -81,14 +90,13 @@ def _image(part: Mapping[str, Any], where: str) -> dict[str, Any]:
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str) or not url.startswith("data:"):
-        raise _client_error(
+        raise client_error(
             f"{where}.image_url: Bedrock Converse takes image bytes only, not image URLs; send a data: URL"
         )
-    meta, _, data = url[5:].partition(",")
-    mime, _, encoding = meta.partition(";")
-    fmt = _IMAGE_FORMATS.get(mime.lower())
-    if fmt is None or encoding.lower() != "base64" or not data:
-        raise _client_error(f"{where}.image_url: Bedrock takes base64 png, jpeg, gif or webp images")
+    mime, data = parse_data_url(url, f"{where}.image_url")
+    fmt = _IMAGE_FORMATS.get(mime)
+    if fmt is None:
+        raise client_error(f"{where}.image_url: Bedrock takes base64 png, jpeg, gif or webp images")
     return {"image": {"format": fmt, "source": {"bytes": data}}}
 
 
@@ -96,7 +104,7 @@ def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
     if isinstance(content, str) or content is None:
         return [{"text": t} for t in _texts(content, f"messages[{i}]")]
     if not isinstance(content, list):
-        raise _client_error(f"messages[{i}].content must be a string or a list of parts")
+        raise client_error(f"messages[{i}].content must be a string or a list of parts")
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -106,24 +114,15 @@ def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
         elif kind == "image_url":
             blocks.append(_image(part, f"messages[{i}].content[{j}]"))
         else:
-            raise _client_error(f"messages[{i}].content[{j}]: part type {kind!r} is not supported on Bedrock")
+            raise client_error(f"messages[{i}].content[{j}]: part type {kind!r} is not supported on Bedrock")
     return blocks
 
 
 def _assistant_blocks(message: Mapping[str, Any], i: int) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"text": t} for t in _texts(message.get("content"), f"messages[{i}]")]
     for k, call in enumerate(message.get("tool_calls") or []):
-        fn = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(fn, dict):
-            raise _client_error(f"messages[{i}].tool_calls[{k}] must be a function call")
-        raw = fn.get("arguments") or "{}"
-        try:
-            args = orjson.loads(raw) if isinstance(raw, str) else raw
-        except orjson.JSONDecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise _client_error(f"messages[{i}].tool_calls[{k}].function.arguments must be a JSON object")
-        blocks.append({"toolUse": {"toolUseId": call.get("id"), "name": fn.get("name"), "input": args}})
+        name, args = call_arguments(call, f"messages[{i}].tool_calls[{k}]")
+        blocks.append({"toolUse": {"toolUseId": call.get("id"), "name": name, "input": args}})
     return blocks
 
 
@@ -136,7 +135,7 @@ def _tool_result(message: Mapping[str, Any], i: int) -> dict[str, Any]:
 def _messages(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
     """OpenAI messages → (system blocks, Converse turns, whether the history holds tool blocks)."""
     if not isinstance(messages, list) or not messages:
-        raise _client_error("messages must be a non-empty list")
+        raise client_error("messages must be a non-empty list")
     system: list[dict[str, str]] = []
     turns: list[dict[str, Any]] = []
     has_tools = moved = False
@@ -155,7 +154,7 @@ def _messages(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]],
         elif role == "tool":
             role, blocks = "user", [_tool_result(message, i)]
         else:
-            raise _client_error(f"messages[{i}].role {role!r} is not supported on Bedrock")
+            raise client_error(f"messages[{i}].role {role!r} is not supported on Bedrock")
         has_tools = has_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
         if not blocks:
             continue
@@ -168,22 +167,10 @@ def _messages(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]],
 
 def _json_tool(response_format: Any) -> dict[str, Any] | None:
     """response_format → the forced tool that carries the answer, or None for plain text."""
-    if response_format is None:
+    spec = json_tool_spec(response_format, "Bedrock")
+    if spec is None:
         return None
-    kind = response_format.get("type") if isinstance(response_format, dict) else None
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        schema: Any = {"type": "object"}
-        description = "Give your answer as a JSON object."
-    elif kind == "json_schema":
-        spec = response_format.get("json_schema") or {}
-        schema = spec.get("schema") or {"type": "object"}
-        description = f"Give your answer as JSON matching the `{spec.get('name', 'response')}` schema."
-        if spec.get("description"):
-            description += " " + str(spec["description"])
-    else:
-        raise _client_error(f"response_format type {kind!r} is not supported on Bedrock")
+    description, schema = spec
     return {"toolSpec": {"name": JSON_TOOL, "description": description, "inputSchema": {"json": schema}}}
 
 
@@ -198,21 +185,11 @@ def _tool_specs(tools: Any) -> list[dict[str, Any]]:
     return specs
 
 
-def _named_choice(choice: Any) -> str | None:
-    """The function a tool_choice names, None for the string modes; raises for anything else."""
-    if choice in (None, "auto", "none", "required"):
-        return None
-    fn = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise _client_error("tool_choice must be 'auto', 'none', 'required' or a function")
-    return str(fn["name"])
-
-
 def _tool_config(body: Mapping[str, Any], has_tools: bool, warnings: list[str]) -> dict[str, Any] | None:
     specs = _tool_specs(body.get("tools"))
     json_tool = _json_tool(body.get("response_format"))
     choice = body.get("tool_choice")
-    named = _named_choice(choice)
+    named = named_tool_choice(choice)
     callable_tools = bool(specs) and choice != "none"
     if choice == "none" and specs:
         if has_tools:
@@ -247,18 +224,14 @@ def _inference_config(body: Mapping[str, Any], warnings: list[str]) -> dict[str,
     max_tokens = body.get("max_tokens") if max_tokens is None else max_tokens
     if max_tokens is not None:
         config["maxTokens"] = max_tokens
-    temperature = body.get("temperature")
-    if isinstance(temperature, int | float) and temperature > 1:
-        # OpenAI allows up to 2; the models on Bedrock take 0–1 (a 400 otherwise).
-        warnings.append(f"temperature {temperature} is above Bedrock's maximum of 1; sent as 1")
-        temperature = 1
+    temperature = clamped_temperature(body, "Bedrock", warnings)
     if temperature is not None:
         config["temperature"] = temperature
     if body.get("top_p") is not None:
         config["topP"] = body["top_p"]
     stop = body.get("stop")
     if stop:
-        config["stopSequences"] = [s for s in ([stop] if isinstance(stop, str) else stop) if s]
+        config["stopSequences"] = [s for s in stop_sequences(stop) if s]
     return config
 
 
@@ -266,12 +239,8 @@ def to_converse(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """An OpenAI chat body → (the Converse request body, warnings about what was dropped)."""
     n = body.get("n")
     if n is not None and n != 1:
-        raise _client_error(f"n={n}: Bedrock Converse returns one choice; n > 1 is not supported")
-    warnings = [
-        f"{key} has no Bedrock Converse equivalent; dropped"
-        for key, value in body.items()
-        if key not in _HANDLED and value is not None and value is not False
-    ]
+        raise client_error(f"n={n}: Bedrock Converse returns one choice; n > 1 is not supported")
+    warnings = unsupported_params(body, _HANDLED, "Bedrock Converse")
     if body.get("parallel_tool_calls") is False:
         warnings.append("parallel_tool_calls=false has no Bedrock Converse equivalent; dropped")
     system, turns, has_tools = _messages(body.get("messages"), warnings)
@@ -293,7 +262,7 @@ def _region(target: Target) -> str:
         found = _REGION_IN_HOST.search(target.base_url)
         region = found.group(1) if found else None
     if not isinstance(region, str) or not region:
-        raise _client_error(f"deployment {target.deployment_id} has no AWS region for Bedrock")
+        raise client_error(f"deployment {target.deployment_id} has no AWS region for Bedrock")
     return region
 
 
@@ -342,8 +311,7 @@ class BedrockAdapter:
         _sign(url, payload, headers, region, credentials)
         return HttpCall("POST", url, headers, payload)
 
-    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
-        """What build_request drops from `body`, for the receipt (HttpCall has no field for it)."""
+    def request_warnings(self, body: Mapping[str, Any], target: Target) -> tuple[str, ...]:
         return tuple(to_converse(body)[1])
 
     def parse_response(
@@ -374,20 +342,16 @@ class BedrockAdapter:
                 texts.append(block["text"])
         finish = finish_reason_for(data.get("stopReason"), json_answer=answer is not None and not calls)
         usage = usage_from(data.get("usage"))
-        message: dict[str, Any] = {"role": "assistant"}
-        message["content"] = answer if answer is not None else "".join(texts) if texts or not calls else None
-        if calls:
-            message["tool_calls"] = calls
+        message = assistant_message(texts, calls, answer)
         request_id = header(headers, "x-amzn-RequestId") or uuid.uuid4().hex
-        out = {
-            "id": f"chatcmpl-{request_id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": target.upstream_model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-            "usage": openai_usage(usage),
-        }
-        return ChatResult(orjson.dumps(out), usage, model=target.upstream_model, finish_reason=finish)
+        out = completion(
+            f"chatcmpl-{request_id}",
+            int(time.time()),
+            target.upstream_model,
+            [choice(0, message, finish)],
+            openai_usage(usage),
+        )
+        return ChatResult(out, usage, model=target.upstream_model, finish_reason=finish)
 
     def parse_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         return error_from_answer(status, headers, body)

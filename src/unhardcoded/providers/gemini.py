@@ -1,6 +1,6 @@
 """Google AI Studio (Gemini API) adapter: OpenAI chat bodies → `generateContent` / `streamGenerateContent`.
 
-`to_gemini_body` here and `gemini_stream` (answers, streams, errors) are reused by the `vertex` adapter
+`to_gemini_body` here and `gemini_parse` (answers, streams, errors) are reused by the `vertex` adapter
 for Gemini on Vertex AI. Sans-I/O: builds and parses, never sends.
 
 OpenAI parameters on Gemini:
@@ -32,7 +32,15 @@ import orjson
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools, json_answer
-from unhardcoded.providers.gemini_stream import GeminiStream, error_from_body, parse_generate
+from unhardcoded.providers.gemini_parse import GeminiStream, error_from_body, parse_generate
+from unhardcoded.providers.wire import (
+    call_arguments,
+    client_error,
+    named_tool_choice,
+    parse_data_url,
+    stop_sequences,
+    unsupported_params,
+)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _HANDLED = {
@@ -40,7 +48,6 @@ _HANDLED = {
     "top_p", "stop", "seed", "presence_penalty", "frequency_penalty", "n", "tools", "tool_choice",
     "response_format", "parallel_tool_calls",
 }  # fmt: skip
-_GATEWAY_FIELDS = ("policy", "x_unhardcoded")
 # The OpenAPI 3.0 subset Gemini's `Schema` accepts; anything else is rejected with a 400.
 _SCHEMA_KEYS = {
     "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "required",
@@ -49,10 +56,6 @@ _SCHEMA_KEYS = {
 }  # fmt: skip
 _STRING_FORMATS = {"enum", "date-time"}
 _MAX_SCHEMA_DEPTH = 32
-
-
-def client_error(message: str) -> ProviderError:
-    return ProviderError("client_error", message)
 
 
 def to_gemini_schema(schema: Any, defs: Mapping[str, Any] | None = None, depth: int = 0) -> dict[str, Any]:
@@ -145,11 +148,8 @@ def _image(part: Mapping[str, Any], where: str, warnings: list[str]) -> dict[str
     if not isinstance(url, str):
         raise client_error(f"{where}.image_url.url must be a string")
     if url.startswith("data:"):
-        meta, _, data = url[5:].partition(",")
-        mime, _, encoding = meta.partition(";")
-        if encoding.lower() != "base64" or not mime or not data:
-            raise client_error(f"{where}: only base64 data: URLs with a media type are supported")
-        return {"inlineData": {"mimeType": mime.lower(), "data": data}}
+        mime, data = parse_data_url(url, where)
+        return {"inlineData": {"mimeType": mime, "data": data}}
     if not url.startswith(("https://", "http://", "gs://")):
         raise client_error(f"{where}.image_url.url must be a data:, http(s) or gs:// URL")
     mime = mimetypes.guess_type(urlparse(url).path)[0] or "image/jpeg"
@@ -176,16 +176,11 @@ def _user_parts(content: Any, where: str, warnings: list[str]) -> list[dict[str,
 def _model_parts(message: Mapping[str, Any], where: str, names: dict[str, str]) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = [{"text": t} for t in _texts(message.get("content"), where)]
     for k, call in enumerate(message.get("tool_calls") or []):
-        fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-        raw = fn.get("arguments") or "{}"
-        try:
-            args = orjson.loads(raw) if isinstance(raw, str) else raw
-        except orjson.JSONDecodeError:
-            args = None
-        if not isinstance(args, dict) or not isinstance(fn.get("name"), str):
-            raise client_error(f"{where}.tool_calls[{k}] needs a function name and JSON-object arguments")
-        names[str(call.get("id"))] = fn["name"]
-        part: dict[str, Any] = {"functionCall": {"name": fn["name"], "args": args}}
+        name, args = call_arguments(call, f"{where}.tool_calls[{k}]")
+        if not isinstance(name, str):
+            raise client_error(f"{where}.tool_calls[{k}].function.name must be a string")
+        names[str(call.get("id"))] = name
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
         google = (call.get("extra_content") or {}).get("google") or {}
         if isinstance(google, dict) and google.get("thought_signature"):
             part["thoughtSignature"] = google["thought_signature"]
@@ -260,15 +255,10 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
 def _tool_config(choice: Any) -> dict[str, Any] | None:
     if choice is None:
         return None
-    if isinstance(choice, dict):
-        fn = choice.get("function") if choice.get("type") == "function" else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise client_error("tool_choice must be 'auto', 'none', 'required' or a function")
-        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [fn["name"]]}}
-    modes = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-    if choice not in modes:
-        raise client_error("tool_choice must be 'auto', 'none', 'required' or a function")
-    return {"functionCallingConfig": {"mode": modes[choice]}}
+    named = named_tool_choice(choice)
+    if named is not None:
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [named]}}
+    return {"functionCallingConfig": {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[choice]}}
 
 
 def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,7 +277,7 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
             config[theirs] = body[ours]
     stop = body.get("stop")
     if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        config["stopSequences"] = stop_sequences(stop)
     n = body.get("n")
     if isinstance(n, int) and n > 1:
         config["candidateCount"] = n
@@ -305,11 +295,7 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_gemini_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """An OpenAI chat body → (a generateContent body, warnings about what was dropped)."""
-    warnings = [
-        f"{key} has no Gemini equivalent; dropped"
-        for key, value in body.items()
-        if key not in _HANDLED and value not in (None, False, "") and not key.startswith(_GATEWAY_FIELDS)
-    ]
+    warnings = unsupported_params(body, _HANDLED, "Gemini")
     if body.get("parallel_tool_calls") is False:
         warnings.append("parallel_tool_calls=false has no Gemini equivalent; dropped")
     system, contents = to_contents(body.get("messages"), warnings)
@@ -355,9 +341,7 @@ class GeminiAdapter:
         url = f"{base}/models/{model_path(target.upstream_model)}:{action}"
         return HttpCall("POST", url, headers, orjson.dumps(payload))
 
-    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
-        """What build_request drops or changes in `body`, for the receipt (HttpCall has no field for it).
-        `target` is unused here; `vertex` needs it, so callers may pass it to every adapter."""
+    def request_warnings(self, body: Mapping[str, Any], target: Target) -> tuple[str, ...]:
         return tuple(to_gemini_body(body)[1])
 
     def parse_response(

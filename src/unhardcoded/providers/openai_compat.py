@@ -2,7 +2,7 @@
 OpenRouter, ...) and Azure OpenAI. A pass-through: the body goes up as sent, the answer comes back untouched.
 
 Every chat-completions parameter is forwarded as is; none is dropped or rewritten except `model` (set to
-the deployment's upstream model), gateway fields (`policy`, `x_unhardcoded*`) and, for streams,
+the deployment's upstream model) and, for streams,
 `stream_options.include_usage` (forced on so the gateway can bill; the usage-only chunk is removed again
 when the client did not ask for it). A non-streaming call drops `stream_options`, which OpenAI rejects
 without `stream`. Target options: `azure: true` or `api_version` (Azure URL and `api-key` header),
@@ -11,9 +11,8 @@ without `stream`. Target options: `azure: true` or `api_version` (Azure URL and 
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -31,15 +30,9 @@ from unhardcoded.providers.base import (
     parse_retry_after,
 )
 from unhardcoded.providers.sse import DONE, SseDecoder
+from unhardcoded.providers.wire import clip, openai_usage, token_count
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
-_GATEWAY_PREFIX = "x_unhardcoded"
-_PREFIX_LEN = len(_GATEWAY_PREFIX)
-_MAX_MESSAGE = 300
-# Provider messages sometimes echo part of the key ("Incorrect API key provided: sk-ab***wxyz").
-_KEYLIKE = re.compile(
-    r"(?i)(api key provided:\s*)\S+|\b(?:sk|gsk|xai|csk|pplx|fw|nvapi|r8|key)[-_][A-Za-z0-9*_\-.]{6,}"
-)
 _CLASS_BY_CODE: dict[str, ErrorClass] = {
     "rate_limit_exceeded": "rate_limited",
     "rate_limit_error": "rate_limited",
@@ -66,10 +59,6 @@ class OpenAICompatAdapter:
         self, body: Mapping[str, Any], target: Target, credentials: Credentials, *, stream: bool
     ) -> HttpCall:
         payload = dict(body)
-        payload.pop("policy", None)
-        for name in body:
-            if name[:_PREFIX_LEN] == _GATEWAY_PREFIX:
-                del payload[name]
         payload["model"] = target.upstream_model
         opts = target.options
         if stream:
@@ -102,6 +91,9 @@ class OpenAICompatAdapter:
         if stream:
             headers["accept"] = "text/event-stream"
         return HttpCall("POST", url, headers, orjson.dumps(payload))
+
+    def request_warnings(self, body: Mapping[str, Any], target: Target) -> Sequence[str]:
+        return ()  # a pass-through: nothing is dropped
 
     def parse_response(
         self, status: int, headers: Mapping[str, str], body: bytes, target: Target
@@ -206,7 +198,7 @@ class OpenAIStream:
             "created": self._created or int(time.time()),
             "model": self.model or "",
             "choices": [],
-            "usage": usage_to_openai(self.usage),
+            "usage": openai_usage(self.usage),
         }
         return b"data: " + orjson.dumps(chunk) + b"\n\n" + DONE
 
@@ -259,11 +251,6 @@ def _encode(raw: str) -> bytes:
     return b"data: " + raw.encode() + b"\n\n"
 
 
-def _int(value: Any) -> int:
-    kind = type(value)  # exact types: bool is not a token count
-    return value if kind is int else int(value) if kind is float else 0
-
-
 def usage_from(usage: Any) -> Usage | None:
     """OpenAI usage → ours. Cached tokens also come as DeepSeek's `prompt_cache_hit_tokens` or Moonshot's
     top-level `cached_tokens`."""
@@ -274,17 +261,9 @@ def usage_from(usage: Any) -> Usage | None:
     cached = details.get("cached_tokens") if type(details) is dict else None
     if cached is None:
         cached = get("prompt_cache_hit_tokens", get("cached_tokens"))
-    return Usage(_int(get("prompt_tokens")), _int(get("completion_tokens")), _int(cached))
-
-
-def usage_to_openai(usage: Usage) -> dict[str, Any]:
-    """Ours → OpenAI's `usage` object."""
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
+    return Usage(
+        token_count(get("prompt_tokens")), token_count(get("completion_tokens")), token_count(cached)
+    )
 
 
 def error_from_payload(payload: dict[str, Any], *, status: int | None) -> ProviderError:
@@ -307,16 +286,16 @@ def _error_message(body: bytes) -> str:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _clean(body.decode("utf-8", "replace"))
+        return clip(body.decode("utf-8", "replace"))
     if isinstance(data, list) and data:  # Gemini's compatible endpoint wraps its error in a list
         data = data[0]
-    return _message_of(data) if isinstance(data, dict) else _clean(str(data))
+    return _message_of(data) if isinstance(data, dict) else clip(str(data))
 
 
 def _message_of(data: dict[str, Any]) -> str:
     err = data.get("error", data)
     if isinstance(err, str):
-        return _clean(err)
+        return clip(err)
     if not isinstance(err, dict):
         return ""
     message = err.get("message", err.get("detail"))
@@ -324,12 +303,7 @@ def _message_of(data: dict[str, Any]) -> str:
         return ""
     text = message if isinstance(message, str) else orjson.dumps(message).decode()
     code = err.get("code") or err.get("type")
-    return _clean(f"{text} ({code})" if isinstance(code, str) and code else text)
-
-
-def _clean(text: str) -> str:
-    text = _KEYLIKE.sub(lambda m: (m.group(1) or "") + "***", " ".join(text.split()))
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+    return clip(f"{text} ({code})" if isinstance(code, str) and code else text)
 
 
 ADAPTER = OpenAICompatAdapter()

@@ -21,7 +21,7 @@ BUILTIN_MODULES: tuple[tuple[str, str], ...] = (
     ("vertex", "unhardcoded.providers.vertex"),
     ("bedrock", "unhardcoded.providers.bedrock"),
 )
-_METHODS = ("build_request", "parse_response", "parse_error", "stream_translator")
+_METHODS = ("build_request", "request_warnings", "parse_response", "parse_error", "stream_translator")
 
 
 def builtin_adapters() -> dict[str, Adapter]:

@@ -21,12 +21,12 @@ from urllib.parse import quote
 import orjson
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers import anthropic_stream, gemini_stream
+from unhardcoded.providers import anthropic_parse, gemini_parse
 from unhardcoded.providers.anthropic import to_messages_body
-from unhardcoded.providers.anthropic_stream import AnthropicStream, parse_message
+from unhardcoded.providers.anthropic_parse import AnthropicStream, parse_message
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, json_answer
 from unhardcoded.providers.gemini import model_path, to_gemini_body
-from unhardcoded.providers.gemini_stream import GeminiStream, parse_generate
+from unhardcoded.providers.gemini_parse import GeminiStream, parse_generate
 
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 PUBLISHERS = ("google", "anthropic")
@@ -106,11 +106,8 @@ class VertexAdapter:
             headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
         return HttpCall("POST", model_url(target) + action, headers, orjson.dumps(payload))
 
-    def request_warnings(self, body: Mapping[str, Any], target: Target | None = None) -> tuple[str, ...]:
-        """What build_request drops or changes in `body` (Gemini's rules unless the target is Claude)."""
-        if target is None or publisher(target) == "google":
-            return tuple(to_gemini_body(body)[1])
-        return tuple(to_messages_body(body)[1])
+    def request_warnings(self, body: Mapping[str, Any], target: Target) -> tuple[str, ...]:
+        return tuple(_payload(body, target, stream=False)[1])
 
     def parse_response(
         self, status: int, headers: Mapping[str, str], body: bytes, target: Target
@@ -129,8 +126,8 @@ class VertexAdapter:
         except orjson.JSONDecodeError:
             payload = None
         if isinstance(payload, dict) and payload.get("type") == "error":
-            return anthropic_stream.error_from_body(status, headers, body)
-        return gemini_stream.error_from_body(status, headers, body)
+            return anthropic_parse.error_from_body(status, headers, body)
+        return gemini_parse.error_from_body(status, headers, body)
 
     def stream_translator(
         self, target: Target, *, include_usage: bool, request_id: str

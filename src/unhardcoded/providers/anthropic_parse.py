@@ -5,7 +5,6 @@ Shared by the `anthropic` adapter and by `vertex` for Claude on Vertex AI. No I/
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,11 +12,21 @@ from typing import Any
 import orjson
 
 from unhardcoded.errors import ErrorClass, ProviderError
-from unhardcoded.providers.base import ChatResult, Target, Usage, error_class_for_status, parse_retry_after
-from unhardcoded.providers.sse import DONE, SseDecoder, encode_event
-
-# The forced tool that carries a `response_format` answer (the same name as the Bedrock adapter's).
-JSON_TOOL = "json_response"
+from unhardcoded.providers.base import ChatResult, Target, Usage, error_class_for_status
+from unhardcoded.providers.sse import DONE, SseDecoder
+from unhardcoded.providers.wire import (
+    JSON_TOOL,
+    assistant_message,
+    choice,
+    chunk_head,
+    clip,
+    completion,
+    delta_event,
+    http_error,
+    openai_usage,
+    token_count,
+    usage_event,
+)
 
 _ERROR_CLASSES: dict[str, ErrorClass] = {
     "overloaded_error": "server_error",
@@ -41,15 +50,6 @@ _FINISH = {
     "refusal": "content_filter",
 }
 
-_SECRETS = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_.\-]+")
-
-
-def clip(message: Any) -> str:
-    """A provider's error message, short and with anything key-shaped masked."""
-    text = " ".join(str(message).split()) if message is not None else ""
-    text = _SECRETS.sub("***", text)
-    return text if len(text) <= 300 else text[:299] + "…"
-
 
 def finish_reason_for(stop_reason: Any, *, json_answer: bool) -> str:
     """OpenAI's finish_reason; the forced JSON tool's call is a plain stop."""
@@ -57,30 +57,18 @@ def finish_reason_for(stop_reason: Any, *, json_answer: bool) -> str:
     return "stop" if json_answer and reason == "tool_calls" else reason
 
 
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
 def usage_from(usage: Any) -> Usage | None:
     """Anthropic usage → ours: input counts every prompt token, cache reads and writes included."""
     if not isinstance(usage, dict):
         return None
-    read, write = _int(usage.get("cache_read_input_tokens")), _int(usage.get("cache_creation_input_tokens"))
+    read = token_count(usage.get("cache_read_input_tokens"))
+    write = token_count(usage.get("cache_creation_input_tokens"))
     return Usage(
-        input_tokens=_int(usage.get("input_tokens")) + read + write,
-        output_tokens=_int(usage.get("output_tokens")),
+        input_tokens=token_count(usage.get("input_tokens")) + read + write,
+        output_tokens=token_count(usage.get("output_tokens")),
         cached_input_tokens=read,
         cache_write_tokens=write,
     )
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
 
 
 def parse_message(data: Any, target: Target, warnings: tuple[str, ...] = ()) -> ChatResult:
@@ -106,23 +94,19 @@ def parse_message(data: Any, target: Target, warnings: tuple[str, ...] = ()) -> 
                 continue
             fn = {"name": block.get("name"), "arguments": arguments}
             calls.append({"id": block.get("id"), "type": "function", "function": fn})
-    message: dict[str, Any] = {"role": "assistant"}
-    message["content"] = answer if answer is not None else "".join(texts) if texts or not calls else None
-    if calls:
-        message["tool_calls"] = calls
+    message = assistant_message(texts, calls, answer)
     finish = finish_reason_for(data.get("stop_reason"), json_answer=answer is not None and not calls)
     usage = usage_from(data.get("usage"))
-    model = data.get("model") if isinstance(data.get("model"), str) else target.upstream_model
-    out: dict[str, Any] = {
-        "id": f"chatcmpl-{data.get('id') or int(time.time() * 1000)}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-    }
-    if usage is not None:
-        out["usage"] = openai_usage(usage)
-    return ChatResult(orjson.dumps(out), usage, model=model, finish_reason=finish, warnings=warnings)
+    named = data.get("model")
+    model = named if isinstance(named, str) else target.upstream_model
+    out = completion(
+        f"chatcmpl-{data.get('id') or int(time.time() * 1000)}",
+        int(time.time()),
+        model,
+        [choice(0, message, finish)],
+        None if usage is None else openai_usage(usage),
+    )
+    return ChatResult(out, usage, model=model, finish_reason=finish, warnings=warnings)
 
 
 def error_from_payload(
@@ -142,17 +126,7 @@ def error_from_payload(
 
 def error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
     """A non-2xx Anthropic answer → ProviderError, honouring retry-after."""
-    retry_after = parse_retry_after(headers)
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        return error_from_payload(payload, status=status, retry_after=retry_after)
-    text = clip(body.decode("utf-8", "replace")) or "no error body"
-    return ProviderError(
-        error_class_for_status(status), f"HTTP {status}: {text}", status=status, retry_after=retry_after
-    )
+    return http_error(status, headers, body, error_from_payload)
 
 
 class AnthropicStream:
@@ -166,8 +140,7 @@ class AnthropicStream:
         self.warnings: tuple[str, ...] = ()
         self._decoder = SseDecoder()
         self._include_usage = include_usage
-        self._head = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
-                      "model": target.upstream_model}  # fmt: skip
+        self._head = chunk_head(request_id, int(time.time()), target.upstream_model)
         self._started = False
         self._stopped = False
         self._blocks: dict[int, int] = {}  # block index → OpenAI tool-call index (-1: the JSON answer)
@@ -194,23 +167,15 @@ class AnthropicStream:
         if not self._stopped:
             raise ProviderError("bad_response", "the Anthropic stream ended before message_stop")
         if self._include_usage and self.usage is not None:
-            chunk = {**self._head, "choices": [], "usage": openai_usage(self.usage)}
-            return encode_event(orjson.dumps(chunk)) + DONE
+            return usage_event(self._head, openai_usage(self.usage)) + DONE
         return DONE
 
     def _chunk(self, out: list[bytes], delta: dict[str, Any], finish: str | None = None) -> None:
         if not self._started:
             self._started = True
-            role = {
-                "index": 0,
-                "delta": {"role": "assistant", "content": ""},
-                "logprobs": None,
-                "finish_reason": None,
-            }
-            out.append(encode_event(orjson.dumps({**self._head, "choices": [role]})))
+            out.append(delta_event(self._head, 0, {"role": "assistant", "content": ""}))
         if delta or finish:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            out.append(encode_event(orjson.dumps({**self._head, "choices": [choice]})))
+            out.append(delta_event(self._head, 0, delta, finish))
 
     def _usage(self, usage: Any) -> None:
         if isinstance(usage, dict):

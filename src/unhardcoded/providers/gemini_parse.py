@@ -5,7 +5,6 @@ Shared by the `gemini` adapter and by `vertex` for Gemini on Vertex AI. No I/O.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,8 +12,20 @@ from typing import Any
 import orjson
 
 from unhardcoded.errors import ErrorClass, ProviderError
-from unhardcoded.providers.base import ChatResult, Target, Usage, error_class_for_status, parse_retry_after
-from unhardcoded.providers.sse import DONE, SseDecoder, encode_event
+from unhardcoded.providers.base import ChatResult, Target, Usage, error_class_for_status
+from unhardcoded.providers.sse import DONE, SseDecoder
+from unhardcoded.providers.wire import (
+    assistant_message,
+    choice,
+    chunk_head,
+    clip,
+    completion,
+    delta_event,
+    http_error,
+    openai_usage,
+    token_count,
+    usage_event,
+)
 
 _FINISH = {
     "STOP": "stop",
@@ -42,13 +53,6 @@ _STATUS_CLASSES: dict[str, ErrorClass] = {
     "FAILED_PRECONDITION": "client_error",
     "OUT_OF_RANGE": "client_error",
 }
-_SECRETS = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|ya29\.[0-9A-Za-z_.\-]+")
-
-
-def clip(message: Any) -> str:
-    """A provider's error message, short and with anything key-shaped masked."""
-    text = _SECRETS.sub("***", " ".join(str(message).split())) if message is not None else ""
-    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def finish_reason_for(reason: Any, *, has_calls: bool) -> str:
@@ -58,31 +62,20 @@ def finish_reason_for(reason: Any, *, has_calls: bool) -> str:
     return "tool_calls" if has_calls and mapped == "stop" else mapped
 
 
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
 def usage_from(meta: Any) -> Usage | None:
     """usageMetadata → ours: thinking tokens count as output, tool-use prompt tokens as input."""
     if not isinstance(meta, dict) or "promptTokenCount" not in meta:
         return None
+    count = {k: token_count(v) for k, v in meta.items()}
     return Usage(
-        input_tokens=_int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount")),
-        output_tokens=_int(meta.get("candidatesTokenCount")) + _int(meta.get("thoughtsTokenCount")),
-        cached_input_tokens=_int(meta.get("cachedContentTokenCount")),
+        input_tokens=count["promptTokenCount"] + count.get("toolUsePromptTokenCount", 0),
+        output_tokens=count.get("candidatesTokenCount", 0) + count.get("thoughtsTokenCount", 0),
+        cached_input_tokens=count.get("cachedContentTokenCount", 0),
     )
 
 
-def openai_usage(usage: Usage, meta: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
-    if meta.get("thoughtsTokenCount"):
-        out["completion_tokens_details"] = {"reasoning_tokens": _int(meta["thoughtsTokenCount"])}
-    return out
+def _openai_usage(usage: Usage, meta: Mapping[str, Any]) -> dict[str, Any]:
+    return openai_usage(usage, reasoning_tokens=token_count(meta.get("thoughtsTokenCount")))
 
 
 def tool_call(part: Mapping[str, Any], k: int) -> dict[str, Any] | None:
@@ -124,12 +117,8 @@ def _choice(candidate: Mapping[str, Any], position: int) -> dict[str, Any]:
             texts.append(text)
         elif call is not None:
             calls.append(call)
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
     finish = finish_reason_for(candidate.get("finishReason"), has_calls=bool(calls))
-    index = candidate.get("index", position)
-    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
+    return choice(candidate.get("index", position), assistant_message(texts, calls), finish)
 
 
 def parse_generate(data: Any, target: Target, warnings: tuple[str, ...] = ()) -> ChatResult:
@@ -144,25 +133,23 @@ def parse_generate(data: Any, target: Target, warnings: tuple[str, ...] = ()) ->
     if isinstance(candidates, list) and candidates:
         choices = [_choice(c if isinstance(c, dict) else {}, i) for i, c in enumerate(candidates)]
     elif (data.get("promptFeedback") or {}).get("blockReason"):
-        message = {"role": "assistant", "content": ""}
-        choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": "content_filter"}]
+        choices = [choice(0, {"role": "assistant", "content": ""}, "content_filter")]
     else:
         raise ProviderError("bad_response", "the Gemini answer has no candidates")
     meta = data.get("usageMetadata")
     meta = meta if isinstance(meta, dict) else {}
     usage = usage_from(meta)
-    model = data.get("modelVersion") if isinstance(data.get("modelVersion"), str) else target.upstream_model
-    out: dict[str, Any] = {
-        "id": f"chatcmpl-{data.get('responseId') or int(time.time() * 1000)}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-    }
-    if usage is not None:
-        out["usage"] = openai_usage(usage, meta)
+    named = data.get("modelVersion")
+    model = named if isinstance(named, str) else target.upstream_model
+    out = completion(
+        f"chatcmpl-{data.get('responseId') or int(time.time() * 1000)}",
+        int(time.time()),
+        model,
+        choices,
+        None if usage is None else _openai_usage(usage, meta),
+    )
     finish = choices[0]["finish_reason"]
-    return ChatResult(orjson.dumps(out), usage, model=model, finish_reason=finish, warnings=warnings)
+    return ChatResult(out, usage, model=model, finish_reason=finish, warnings=warnings)
 
 
 def _retry_delay(err: Mapping[str, Any]) -> float | None:
@@ -201,19 +188,7 @@ def error_from_payload(
 
 def error_from_body(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
     """A non-2xx Google API answer → ProviderError, honouring Retry-After and RetryInfo."""
-    retry_after = parse_retry_after(headers)
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    if isinstance(payload, list) and payload:  # the non-SSE stream endpoint wraps its error in a list
-        payload = payload[0]
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        return error_from_payload(payload, status=status, retry_after=retry_after)
-    text = clip(body.decode("utf-8", "replace")) or "no error body"
-    return ProviderError(
-        error_class_for_status(status), f"HTTP {status}: {text}", status=status, retry_after=retry_after
-    )
+    return http_error(status, headers, body, error_from_payload)
 
 
 class GeminiStream:
@@ -231,8 +206,7 @@ class GeminiStream:
         self.warnings: tuple[str, ...] = ()
         self._decoder = SseDecoder()
         self._include_usage = include_usage
-        self._head = {"id": request_id, "object": "chat.completion.chunk", "created": int(time.time()),
-                      "model": target.upstream_model}  # fmt: skip
+        self._head = chunk_head(request_id, int(time.time()), target.upstream_model)
         self._meta: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # candidate index → tool calls so far
         self._finished: dict[int, bool] = {}  # candidate index → finishReason seen
@@ -255,20 +229,16 @@ class GeminiStream:
         if not self._finished or not all(self._finished.values()):
             raise ProviderError("bad_response", "the Gemini stream ended before a finishReason")
         if self._include_usage and self.usage is not None:
-            chunk = {**self._head, "choices": [], "usage": openai_usage(self.usage, self._meta)}
-            return encode_event(orjson.dumps(chunk)) + DONE
+            return usage_event(self._head, _openai_usage(self.usage, self._meta)) + DONE
         return DONE
 
     def _chunk(self, out: list[bytes], index: int, delta: dict[str, Any], finish: str | None = None) -> None:
         if index not in self._finished:
             self._finished[index] = False
             self._tools[index] = 0
-            role = {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                    "finish_reason": None}  # fmt: skip
-            out.append(encode_event(orjson.dumps({**self._head, "choices": [role]})))
+            out.append(delta_event(self._head, index, {"role": "assistant", "content": ""}))
         if delta or finish:
-            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-            out.append(encode_event(orjson.dumps({**self._head, "choices": [choice]})))
+            out.append(delta_event(self._head, index, delta, finish))
 
     def _event(self, payload: dict[str, Any], out: list[bytes]) -> None:
         if isinstance(payload.get("error"), dict):

@@ -1,6 +1,5 @@
-"""Bedrock ConverseStream: binary AWS event-stream frames in, OpenAI `chat.completion.chunk` SSE bytes out.
-
-Also holds what both Bedrock halves share: the AWS error-type mapping, stop reasons and usage. No I/O.
+"""Bedrock answers → OpenAI: the ConverseStream translator (binary AWS event-stream frames in, OpenAI
+`chat.completion.chunk` SSE bytes out), the AWS error-type mapping, stop reasons and usage. No I/O.
 """
 
 from __future__ import annotations
@@ -15,10 +14,16 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 
 from unhardcoded.errors import ErrorClass, ProviderError
 from unhardcoded.providers.base import Usage, error_class_for_status, parse_retry_after
-from unhardcoded.providers.sse import DONE, encode_event
-
-# The forced tool that carries a `response_format` answer; its input becomes the message content.
-JSON_TOOL = "json_response"
+from unhardcoded.providers.sse import DONE
+from unhardcoded.providers.wire import (
+    JSON_TOOL,
+    chunk_head,
+    clip,
+    delta_event,
+    header,
+    openai_usage,
+    usage_event,
+)
 
 _ERROR_CLASSES: dict[str, ErrorClass] = {
     "throttlingexception": "rate_limited",
@@ -68,20 +73,6 @@ def aws_error_class(error_type: str | None, status: int | None = None) -> ErrorC
     return error_class_for_status(status) if status is not None else "server_error"
 
 
-def clip(message: str) -> str:
-    # Some AWS auth errors append the canonical request (and so the session token) after a newline.
-    return message.split("\n", 1)[0][:300]
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name in any case, whatever kind of mapping holds them."""
-    value = headers.get(name)
-    if value is None:
-        lower = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lower), None)
-    return value
-
-
 def error_from_answer(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
     """A non-2xx Bedrock answer: the type is in `x-amzn-ErrorType` or the body's `__type`."""
     error_type = header(headers, "x-amzn-ErrorType")
@@ -95,7 +86,7 @@ def error_from_answer(status: int, headers: Mapping[str, str], body: bytes) -> P
         message = str(data.get("message") or data.get("Message") or "")
     return ProviderError(
         aws_error_class(error_type, status),
-        f"bedrock {status} {short_error_type(error_type) or 'error'}: {clip(message)}",
+        f"bedrock {status} {short_error_type(error_type) or 'error'}: {clip(message, first_line=True)}",
         status=status,
         retry_after=parse_retry_after(headers),
     )
@@ -121,15 +112,6 @@ def usage_from(raw: Any) -> Usage:
     return Usage(
         input_tokens=inp + read + write, output_tokens=out, cached_input_tokens=read, cache_write_tokens=write
     )
-
-
-def openai_usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
 
 
 class FrameDecoder:
@@ -172,7 +154,7 @@ def stream_exception(headers: dict[str, Any], payload: bytes) -> ProviderError:
         except orjson.JSONDecodeError:
             pass
     etype = str(etype or "")
-    return ProviderError(aws_error_class(etype), f"bedrock stream {etype}: {clip(str(message))}")
+    return ProviderError(aws_error_class(etype), f"bedrock stream {etype}: {clip(message, first_line=True)}")
 
 
 class BedrockStreamTranslator:
@@ -183,8 +165,7 @@ class BedrockStreamTranslator:
         self.finish_reason: str | None = None
         self.model: str | None = model
         self.warnings: tuple[str, ...] = ()
-        self._id = request_id
-        self._created = int(time.time())
+        self._head = chunk_head(request_id, int(time.time()), model)
         self._include_usage = include_usage
         self._frames = FrameDecoder()
         self._tools: dict[int, int] = {}  # contentBlockIndex → OpenAI tool_calls index
@@ -207,7 +188,7 @@ class BedrockStreamTranslator:
             raise ProviderError("bad_response", "bedrock stream ended before its metadata (usage)")
         out = b""
         if self._include_usage:
-            out = self._chunk([], usage=openai_usage(self.usage))
+            out = usage_event(self._head, openai_usage(self.usage))
         return out + DONE
 
     def _frame(self, headers: dict[str, Any], payload: bytes) -> bytes:
@@ -284,16 +265,4 @@ class BedrockStreamTranslator:
         return self._choice({"role": "assistant", "content": ""})
 
     def _choice(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])
-
-    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
-        chunk: dict[str, Any] = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self.model,
-            "choices": choices,
-        }
-        if usage is not None:
-            chunk["usage"] = usage
-        return encode_event(orjson.dumps(chunk))
+        return delta_event(self._head, 0, delta, finish_reason)

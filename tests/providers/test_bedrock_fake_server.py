@@ -19,7 +19,7 @@ from unhardcoded.errors import ProviderError
 from unhardcoded.providers import bedrock
 from unhardcoded.providers.base import ChatResult, Credentials, Target
 from unhardcoded.providers.bedrock import ADAPTER
-from unhardcoded.providers.bedrock_stream import BedrockStreamTranslator
+from unhardcoded.providers.bedrock_parse import BedrockStreamTranslator
 from unhardcoded.testing import fake_bedrock
 from unhardcoded.testing.script import Script, Step
 

@@ -1,0 +1,105 @@
+"""The wire helpers every adapter shares (providers/wire.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from unhardcoded.errors import ProviderError
+from unhardcoded.providers.base import Usage
+from unhardcoded.providers.wire import (
+    call_arguments,
+    clip,
+    http_error,
+    named_tool_choice,
+    openai_usage,
+    token_count,
+    unsupported_params,
+)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-proj-0123456789abcdef",
+        "gsk_0123456789abcdef",
+        "AIzaSyA0123456789abcdefghijklmnop",
+        "ya29.a0AfH6SMBexampletoken",
+        "AKIAIOSFODNN7EXAMPLE",
+    ],
+)
+def test_clip_masks_key_shaped_words(secret: str) -> None:
+    assert clip(f"bad key {secret} here") == "bad key *** here"
+
+
+def test_clip_masks_what_follows_api_key_provided_and_keeps_one_short_line() -> None:
+    assert (
+        clip("Incorrect API key provided: abc123XYZ. Find yours")
+        == "Incorrect API key provided: *** Find yours"
+    )
+    assert clip("a\n  b\tc") == "a b c"
+    assert clip("first\nAuthorization: secret-canonical-request", first_line=True) == "first"
+    assert clip(None) == ""
+    long = clip("x" * 1000)
+    assert len(long) == 300 and long.endswith("…")
+
+
+@pytest.mark.parametrize(("value", "count"), [(7, 7), (7.9, 7), (True, 0), (None, 0), ("7", 0), (-1, -1)])
+def test_token_count(value: Any, count: int) -> None:
+    assert token_count(value) == count
+
+
+def test_unsupported_params_skip_handled_and_unset_values() -> None:
+    body = {"messages": [], "seed": 1, "user": "", "logprobs": False, "presence_penalty": 0, "n": None}
+    assert unsupported_params(body, {"messages"}, "X") == ["seed has no X equivalent; dropped"]
+
+
+def test_openai_usage_reports_reasoning_only_when_there_is_some() -> None:
+    usage = Usage(10, 5, cached_input_tokens=4)
+    assert openai_usage(usage) == {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 4},
+    }
+    assert openai_usage(usage, reasoning_tokens=3)["completion_tokens_details"] == {"reasoning_tokens": 3}
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        ("not a call", "m[0].tool_calls[1] must be a function call"),
+        ({"function": {"name": "f", "arguments": "[1]"}}, "arguments must be a JSON object"),
+        ({"function": {"name": "f", "arguments": "{bad"}}, "arguments must be a JSON object"),
+    ],
+)
+def test_call_arguments_refuses_what_is_not_a_json_object(call: Any, fragment: str) -> None:
+    with pytest.raises(ProviderError) as info:
+        call_arguments(call, "m[0].tool_calls[1]")
+    assert info.value.error_class == "client_error" and fragment in info.value.message
+
+
+def test_call_arguments_and_named_choice() -> None:
+    assert call_arguments({"function": {"name": "f", "arguments": '{"a": 1}'}}, "w") == ("f", {"a": 1})
+    assert call_arguments({"function": {"name": "f"}}, "w") == ("f", {})
+    assert named_tool_choice("required") is None
+    assert named_tool_choice({"type": "function", "function": {"name": "g"}}) == "g"
+    with pytest.raises(ProviderError):
+        named_tool_choice("sometimes")
+
+
+def _from_payload(payload: dict[str, Any], *, status: int, retry_after: float | None) -> ProviderError:
+    return ProviderError(
+        "rate_limited", f"payload {payload['error']['message']}", status=status, retry_after=retry_after
+    )
+
+
+def test_http_error_unwraps_a_listed_error_and_falls_back_to_the_status() -> None:
+    listed = orjson.dumps([{"error": {"message": "slow down"}}])
+    error = http_error(429, {"retry-after": "2"}, listed, _from_payload)
+    assert (error.message, error.retry_after) == ("payload slow down", 2.0)
+    html = http_error(502, {}, b"<html>Bad gateway sk-live-0123456789</html>", _from_payload)
+    assert html.error_class == "server_error" and "HTTP 502" in html.message and "sk-live" not in html.message
+    assert "no error body" in http_error(500, {}, b"", _from_payload).message
