@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unhardcoded.catalog.model import Catalog
+from unhardcoded.policy.cost import est_cost_column, est_cost_usd
 from unhardcoded.policy.model import Policy, Rule
 from unhardcoded.policy.request import RequestFeatures
 
@@ -92,13 +93,14 @@ class Decision:
     def est_cost(self, i: int) -> float | None:
         """Estimated cost in USD of this request on candidate i."""
         d = self.catalog.deployments[i]
-        pin, pout = d.get("price_input_per_mtok"), d.get("price_output_per_mtok")
-        if pin is None or pout is None:
-            return None
-        f = self.features
-        # The same float operations as engine.est_cost_column, so the receipt shows the exact value compared.
-        cost: float = pin * (f.est_input_tokens / 1e6) + pout * (f.est_output_tokens / 1e6)
-        return cost
+        return est_cost_usd(d.get("price_input_per_mtok"), d.get("price_output_per_mtok"), self.features)
+
+    def est_costs(self) -> list[float | None]:
+        """`est_cost` of every candidate: the very column the engine compared, when it computed one."""
+        est = self._derived.get("est_costs")
+        if est is None:
+            est = self._derived["est_costs"] = est_cost_column(self.catalog, self.features)
+        return est
 
     def failures(self, i: int) -> list[Failure]:
         """Every rule candidate i failed, in rule order."""
@@ -129,15 +131,7 @@ class Decision:
         from unhardcoded.policy.explain import explain
 
         cat = self.catalog
-        f = self.features
-        ti, to = f.est_input_tokens / 1e6, f.est_output_tokens / 1e6
-        # The same float operations as est_cost(), in one pass over the price columns.
-        est = [
-            a * ti + b * to if a is not None and b is not None else None
-            for a, b in zip(
-                cat.column("price_input_per_mtok"), cat.column("price_output_per_mtok"), strict=True
-            )
-        ]
+        est = self.est_costs()
         # Built rule by rule (one scan of each rule's failures), not candidate by candidate: a receipt of
         # a 2,000-deployment catalog holds thousands of failures.
         rejected_by: list[list[dict[str, Any]] | None] = [None] * len(cat)

@@ -19,6 +19,7 @@ from operator import neg, not_
 from typing import Any
 
 from unhardcoded.catalog.model import Catalog
+from unhardcoded.policy.cost import est_cost_column
 from unhardcoded.policy.decision import Decision, RuntimeState
 from unhardcoded.policy.model import Policy, Rule
 from unhardcoded.policy.request import RequestFeatures
@@ -267,18 +268,6 @@ def request_rules(features: RequestFeatures) -> list[Rule]:
     return rules
 
 
-def est_cost_column(catalog: Catalog, features: RequestFeatures) -> list[float | None]:
-    """Estimated cost in USD of this request on every deployment (None where a price is missing)."""
-    # The same float operations as Decision.est_cost, so the receipt shows the exact value compared.
-    ti, to = features.est_input_tokens / 1e6, features.est_output_tokens / 1e6
-    return [
-        a * ti + b * to if a is not None and b is not None else None
-        for a, b in zip(
-            catalog.column("price_input_per_mtok"), catalog.column("price_output_per_mtok"), strict=True
-        )
-    ]
-
-
 def decide(
     policy: Policy,
     catalog: Catalog,
@@ -346,20 +335,9 @@ def decide(
         plan=plan,
         waived=tuple(waived),
         runtime_actuals=actuals,
+        # The column the limit compared, so the receipt shows those very values (not recomputed ones).
+        _derived={} if est is None else {"est_costs": est},
     )
-
-
-def _est_of(
-    catalog: Catalog, features: RequestFeatures, rows: list[int], est: list[float | None] | None
-) -> list[float | None]:
-    """Estimated cost of the request on the given rows only (the ranking rarely needs every row)."""
-    if est is not None:
-        return list(map(est.__getitem__, rows))
-    ti, to = features.est_input_tokens / 1e6, features.est_output_tokens / 1e6
-    pin, pout = catalog.column("price_input_per_mtok"), catalog.column("price_output_per_mtok")
-    return [
-        a * ti + b * to if (a := pin[i]) is not None and (b := pout[i]) is not None else None for i in rows
-    ]
 
 
 def _rank(
@@ -380,7 +358,10 @@ def _rank(
     shown: list[list[float | None]] = []  # per key, the passers' values as the receipt shows them
     for key in policy.rank:
         if key.by == "est_cost_usd":
-            values = _est_of(indexes.catalog, features, passers, est)
+            if est is None:  # no limit on it: the ranking needs the passers' costs only
+                values = est_cost_column(indexes.catalog, features, passers)
+            else:
+                values = list(map(est.__getitem__, passers))
             vals = [NAN if v is None else v for v in values]
         else:
             ix = indexes[key.by]
