@@ -22,7 +22,7 @@ def make_console(*, stderr: bool = False) -> Console:
     """A console for the CLI: off a terminal, lines are never wrapped (a pipe has no width)."""
     stream = sys.stderr if stderr else sys.stdout
     terminal = stream.isatty()
-    return Console(stderr=stderr, soft_wrap=not terminal, highlight=terminal)
+    return Console(stderr=stderr, soft_wrap=not terminal, highlight=False)
 
 
 def fmt(v: Any) -> str:

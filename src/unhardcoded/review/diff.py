@@ -118,7 +118,9 @@ def diff_decisions(then: Decision, now: Decision) -> dict[str, Any]:
             continue
         f_now = fate(now, j, pos_now)
         rules = _rule_changes(then, i, now, j)
-        if f_then == f_now and not rules:
+        # A new place in the attempt plan is a new fate (the fallback order); a passer's rank alone is not.
+        replanned = f_then == f_now == "planned" and pos_then.get(i) != pos_now.get(j)
+        if f_then == f_now and not rules and not replanned:
             continue
         values = [
             {"field": n, "then": a, "now": b}

@@ -85,7 +85,8 @@ def render_now(console: Console, now: Mapping[str, Any]) -> None:
         p(f"  changed  {describe_change(c)}", highlight=False)
     for a in now["added"]:
         why = f" (rejected by {', '.join(a['rejected_by'])})" if a["rejected_by"] else ""
-        p(f"  added    {a['deployment']}: {a['now']}{why}", highlight=False)
+        rank = f" #{a['rank_now']}" if a["now"] in ("planned", "passed") else ""
+        p(f"  added    {a['deployment']}: {a['now']}{rank}{why}", highlight=False)
     for g in now["gone"]:
         p(f"  gone     {g['deployment']} (was {g['then']})", highlight=False)
     if not (now["changed"] or now["added"] or now["gone"]):
@@ -198,7 +199,7 @@ def render_trace(console: Console, s: Mapping[str, Any], *, show_all: bool = Fal
                 fmt(a["latency_ms"]),
                 fmt(a["ttft_ms"]),
                 fmt(a["http_status"]),
-                a["result"] + (f": {a['error']}" if a.get("error") else ""),
+                a["result"],
                 f"→ {a['fell_back_to']}" if a["fell_back_to"] else ("yes" if a["fell_back"] else ""),
             ]
             for a in s["attempts"]
@@ -207,6 +208,9 @@ def render_trace(console: Console, s: Mapping[str, Any], *, show_all: bool = Fal
         + (f", call {fmt(s['latency_ms'])} ms" if s.get("latency_ms") else ""),
         right=["#", "at ms", "latency ms", "ttft ms", "http"],
     )
+    for a in s["attempts"]:
+        if a.get("error"):
+            p(f"  #{a['n']} {a['deployment']}: {escape(str(a['error']))}", highlight=False)
     m = s["money"]
     usage = m.get("usage") or {}
     tokens = f"{usage.get('input_tokens')} in / {usage.get('output_tokens')} out" if usage else "no usage"
