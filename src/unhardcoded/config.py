@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from unhardcoded.errors import ConfigError
 
@@ -112,6 +114,40 @@ class BreakerConfig(BaseModel):
     open_s: float = 30.0  # how long it stays open before a half-open probe
 
 
+class OtelConfig(BaseModel):
+    """Export receipts as OpenTelemetry spans over OTLP/HTTP (needs the `otel` extra)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str  # the collector: http://host:4318 (/v1/traces is appended) or the full traces URL
+    headers_env: str | None = None  # a variable holding `name=value,name2=value2`: tokens stay out of files
+    service_name: str = "unhardcoded"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_a_url(cls, v: str) -> str:
+        u = urlsplit(v.strip())
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"must be an http:// or https:// URL of an OTLP/HTTP collector, got {v!r}")
+        if u.query or u.fragment:
+            raise ValueError(f"must not carry a query or fragment, got {v!r}")
+        return v.strip()
+
+    @field_validator("headers_env")
+    @classmethod
+    def _is_a_variable_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError(f"must name an environment variable (letters, digits, _), got {v!r}")
+        return v
+
+    @field_validator("service_name")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,6 +162,7 @@ class Settings(BaseModel):
     call_timeout_s: float = 120.0  # the total budget of one call, fallbacks included
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     store_prompts: bool = False
+    otel: OtelConfig | None = None  # OpenTelemetry export of receipts; off unless configured
 
     def all_providers(self) -> dict[str, ProviderConfig]:
         """Built-in providers overridden (field by field) by the config's."""
