@@ -203,8 +203,8 @@ async def _main(port: int, keep: bool, console: Console) -> int:
                 console.print(f"[italic]{receipt['explanation']}[/italic]", highlight=False)
                 console.print(f"receipt: curl {url}/x/receipts/{rid}\n", highlight=False)
         console.print(
-            f"Receipts are in {store_path}; every one lists all {len(gw.catalog)} candidates and the "
-            "rules that rejected them (most bundled deployments by rt:no-key: no keys here)."
+            f"Receipts are in {store_path}; every one lists all {gw.health()['deployments']} candidates "
+            "and the rules that rejected them (most bundled deployments by rt:no-key: no keys here)."
         )
         if keep:
             console.print(f"Gateway running at {url} — Ctrl-C to stop.")

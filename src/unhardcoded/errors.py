@@ -5,9 +5,12 @@ UnhardcodedError
  |    +-- PolicyError          the policy does not validate; carries the JSON path and the valid choices
  |    +-- ConfigError          the config file or catalog overlay is wrong
  |    +-- RequestError         the chat request itself is malformed
- +-- NoRouteError              the policy left no candidate (the decision still says why)
- +-- ProviderError             an upstream call failed; `error_class` drives fallback
- +-- AllAttemptsFailed         every planned attempt failed (an ExceptionGroup of ProviderErrors)
+ +-- CallFailed                a chat call ended without an answer; its receipt is already written
+ |    +-- NoRouteError         the policy left no candidate (the receipt says why)
+ |    +-- UpstreamFailed       every attempt the fallback rules allowed failed
+ +-- ProviderError             one upstream attempt failed; `error_class` drives fallback
+
+Only http/errors.py turns these into HTTP responses.
 """
 
 from __future__ import annotations
@@ -77,12 +80,35 @@ class RequestError(UserError):
     """The chat request is malformed."""
 
 
-class NoRouteError(UnhardcodedError):
-    """No candidate passed the policy. `decision` says why each one was rejected."""
+class CallFailed(UnhardcodedError):
+    """A call ended without an answer. Its receipt is stored; `headers` name it for the client."""
 
-    def __init__(self, message: str, decision: Any) -> None:
-        self.decision = decision
+    def __init__(self, message: str, *, request_id: str, headers: dict[str, str]) -> None:
+        self.message = message
+        self.request_id = request_id
+        self.headers = headers
         super().__init__(message)
+
+
+class NoRouteError(CallFailed):
+    """No candidate passed the policy; the receipt lists why each one was rejected."""
+
+
+class UpstreamFailed(CallFailed):
+    """Every attempt the fallback rules allowed failed; `error_class` and `status` are the last one's."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        status: int | None,
+        request_id: str,
+        headers: dict[str, str],
+    ) -> None:
+        self.error_class: ErrorClass = error_class
+        self.status = status
+        super().__init__(message, request_id=request_id, headers=headers)
 
 
 class ProviderError(UnhardcodedError):
@@ -101,7 +127,3 @@ class ProviderError(UnhardcodedError):
         self.status = status
         self.retry_after = retry_after
         super().__init__(f"{error_class}: {message}")
-
-
-class AllAttemptsFailed(ExceptionGroup[ProviderError]):
-    """Every planned attempt failed; holds each attempt's error in order."""

@@ -296,7 +296,7 @@ def test_errors_fall_back(
         (deployment, error_class, True),
         ("backup/gpt-x", None, False),
     ]
-    stack.gateway.breakers.success(deployment)  # keep the cool-down from leaking into the next case
+    stack.gateway._breakers.success(deployment)  # keep the cool-down from leaking into the next case
 
 
 @pytest.mark.parametrize("deployment", TARGETS)
@@ -319,7 +319,7 @@ def test_vertex_token_is_fetched_once_and_cached(stack: Stack, client: openai.Op
             messages=[{"role": "user", "content": "x"}],
             extra_body={"policy": policy_for(TARGETS[2])},
         )
-    assert len(stack.gateway.credentials._tokens) == 1  # one token for the vertex provider, reused
+    assert len(stack.gateway._upstream.credentials._tokens) == 1  # one token for the vertex provider, reused
 
 
 def test_dropped_parameters_are_warnings_on_the_receipt(stack: Stack, client: openai.OpenAI) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import random
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from unhardcoded.catalog.model import Catalog, Deployment
+from unhardcoded.errors import RequestError
+from unhardcoded.gateway.request import WORKFLOW_HEADER, WORKFLOW_NODE_HEADER
 from unhardcoded.providers.base import Usage
 
 RECEIPT_SCHEMA = "unhardcoded-receipt/v1"
@@ -45,24 +47,45 @@ class TraceIds:
     workflow_node: str | None
 
 
-def trace_ids(headers: Mapping[str, str], ids: Ids) -> TraceIds:
-    """W3C `traceparent` (continue the trace) or a new one; `x-unhardcoded-workflow[-node]` name it."""
+def trace_ids(traceparent: str | None, workflow: str | None, node: str | None, ids: Ids) -> TraceIds:
+    """W3C `traceparent` continues the caller's trace; else a named workflow is one trace; else a new one.
+
+    A workflow's trace id is derived from its run id (and, once tenants exist, the tenant), so calls that
+    share `x-unhardcoded-workflow` stitch into one trace without the caller tracking trace ids.
+    """
     trace, parent = None, None
-    tp = headers.get("traceparent")
-    if tp:
-        m = _TRACEPARENT.match(tp.strip().lower())
+    if traceparent:
+        m = _TRACEPARENT.match(traceparent.strip().lower())
         if m and m.group(1) != "0" * 32:
             trace, parent = m.group(1), m.group(2)
-    wf = headers.get("x-unhardcoded-workflow")
-    if trace is None and wf and re.fullmatch(r"[0-9a-f]{32}", wf):
-        trace = wf
+    if workflow is not None:
+        check_header_value(WORKFLOW_HEADER, workflow)
+        if trace is None:
+            trace = workflow_trace_id(workflow)
+    if node is not None:
+        check_header_value(WORKFLOW_NODE_HEADER, node)
     return TraceIds(
         trace_id=trace or ids.hex(16),
         span_id=ids.hex(8),
         parent_span_id=parent,
-        workflow_id=wf,
-        workflow_node=headers.get("x-unhardcoded-workflow-node"),
+        workflow_id=workflow,
+        workflow_node=node,
     )
+
+
+def workflow_trace_id(run_id: str, tenant: str | None = None) -> str:
+    """The trace id of a named workflow run: stable, and distinct per tenant."""
+    return hashlib.sha256(f"{tenant or ''}\x00{run_id}".encode()).hexdigest()[:32]
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Workflow names end up in receipts and logs: printable, at most 128 characters."""
+    if not value or len(value) > 128 or not value.isprintable():
+        raise RequestError(
+            f"{name}: expected 1 to 128 printable characters, got {len(value)} characters"
+            + ("" if value.isprintable() else " with control characters"),
+            path=name,
+        )
 
 
 def iso(ts: float) -> str:
@@ -83,8 +106,10 @@ def cost_usd(dep: Deployment | None, usage: Usage | None) -> float | None:
     return round(total / 1e6, 10)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Attempt:
+    """One upstream attempt, written once when it ends."""
+
     deployment: str
     provider: str
     started_at: float
@@ -92,10 +117,10 @@ class Attempt:
     ttft_ms: float | None = None
     http_status: int | None = None
     error_class: str | None = None
-    error: str | None = None
+    error: str | None = None  # already scrubbed of every configured key
     fell_back: bool = False
     waited_s: float | None = None  # Retry-After honoured before this attempt
-    warnings: list[str] = field(default_factory=list)  # parameters the adapter dropped for this provider
+    warnings: tuple[str, ...] = ()  # parameters the adapter dropped for this provider
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,50 +134,74 @@ class Attempt:
             "error": self.error,
             "fell_back": self.fell_back,
             "waited_s": self.waited_s,
-            "warnings": self.warnings,
+            "warnings": list(self.warnings),
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """Cost, baseline cost (same usage x the baseline's prices) and savings: null, never invented."""
+
+    cost_usd: float | None
+    baseline_deployment: str | None
+    baseline_cost_usd: float | None
+    savings_usd: float | None
+
+    @classmethod
+    def of(
+        cls, catalog: Catalog, deployment: str | None, usage: Usage | None, baseline: str | None
+    ) -> Priced:
+        dep = catalog.get(deployment) if deployment else None
+        cost = cost_usd(dep, usage)
+        base = catalog.resolve(baseline) if baseline else None
+        base_cost = cost_usd(base, usage)
+        savings = round(base_cost - cost, 10) if cost is not None and base_cost is not None else None
+        return cls(cost, base.id if base else baseline, base_cost, savings)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    status: str = "ok"  # ok | error | partial | no_route
+    """How a call ended, built once at its end (`started` while it runs)."""
+
+    status: str  # started | ok | error | partial | no_route
+    priced: Priced
     deployment: str | None = None
     model: str | None = None
     usage: Usage | None = None
-    cost_usd: float | None = None
-    baseline_deployment: str | None = None
-    baseline_cost_usd: float | None = None
-    savings_usd: float | None = None
     latency_ms: float | None = None
     ttft_ms: float | None = None
     finish_reason: str | None = None
     error: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
-    def price(self, catalog: Catalog, baseline: str | None) -> None:
-        """Cost, baseline cost (same usage x the baseline's prices) and savings; null, never invented."""
-        dep = catalog.get(self.deployment) if self.deployment else None
-        self.cost_usd = cost_usd(dep, self.usage)
-        base = catalog.resolve(baseline) if baseline else None
-        self.baseline_deployment = base.id if base else baseline
-        self.baseline_cost_usd = cost_usd(base, self.usage)
-        if self.cost_usd is not None and self.baseline_cost_usd is not None:
-            self.savings_usd = round(self.baseline_cost_usd - self.cost_usd, 10)
+    @property
+    def cost_usd(self) -> float | None:
+        return self.priced.cost_usd
+
+    @property
+    def baseline_cost_usd(self) -> float | None:
+        return self.priced.baseline_cost_usd
+
+    @property
+    def savings_usd(self) -> float | None:
+        return self.priced.savings_usd
 
     def savings_pct(self) -> float | None:
-        if self.savings_usd is None or not self.baseline_cost_usd:
+        p = self.priced
+        if p.savings_usd is None or not p.baseline_cost_usd:
             return None
-        return 100.0 * self.savings_usd / self.baseline_cost_usd
+        return 100.0 * p.savings_usd / p.baseline_cost_usd
 
     def to_dict(self) -> dict[str, Any]:
+        p = self.priced
         return {
             "status": self.status,
             "deployment": self.deployment,
             "model": self.model,
             "usage": self.usage.to_dict() if self.usage else None,
-            "cost_usd": self.cost_usd,
-            "baseline": {"deployment": self.baseline_deployment, "cost_usd": self.baseline_cost_usd},
-            "savings_usd": self.savings_usd,
+            "cost_usd": p.cost_usd,
+            "baseline": {"deployment": p.baseline_deployment, "cost_usd": p.baseline_cost_usd},
+            "savings_usd": p.savings_usd,
             "latency_ms": self.latency_ms,
             "ttft_ms": self.ttft_ms,
             "finish_reason": self.finish_reason,

@@ -1,7 +1,8 @@
-"""The gateway: decide -> send -> fall back -> record. The imperative shell around the pure decision.
+"""The gateway: a few verbs over the policies, the upstreams and the receipt store.
 
-One `Gateway` per process. It owns the runtime state (breakers, which providers have keys), turns a
-decision into attempts through the adapters and the transport, and writes one receipt per call.
+One `Gateway` per process. `chat` and `chat_stream` decide, then hand the call to a `CallRunner` that owns
+it to the end; the read verbs answer from the catalog and the store. The HTTP layer calls these verbs and
+nothing else.
 """
 
 from __future__ import annotations
@@ -10,82 +11,42 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from unhardcoded.catalog.model import Deployment
-from unhardcoded.config import ProviderConfig, Settings
-from unhardcoded.errors import ProviderError
+from unhardcoded.catalog.model import Catalog
+from unhardcoded.config import Settings
+from unhardcoded.errors import RequestError
 from unhardcoded.gateway.breaker import Breakers
+from unhardcoded.gateway.call import CallRunner, Reply, Sink
 from unhardcoded.gateway.credentials import CredentialStore
 from unhardcoded.gateway.metrics import Metrics
-from unhardcoded.gateway.receipts import (
-    RECEIPT_SCHEMA,
-    Attempt,
-    Ids,
-    Outcome,
-    TraceIds,
-    iso,
-    trace_ids,
-)
-from unhardcoded.gateway.routing import Router
-from unhardcoded.gateway.transport import Timeouts, Transport
+from unhardcoded.gateway.policies import Policies
+from unhardcoded.gateway.receipts import RECEIPT_SCHEMA, Ids, expand, trace_ids
+from unhardcoded.gateway.record import CallInfo, Exporter, Recorder
+from unhardcoded.gateway.request import ChatRequest
+from unhardcoded.gateway.transport import Transport
+from unhardcoded.gateway.upstream import Upstream
 from unhardcoded.policy.decision import Decision, RuntimeRule, RuntimeState
-from unhardcoded.policy.explain import explain
-from unhardcoded.policy.model import Policy
-from unhardcoded.policy.request import RequestFeatures
-from unhardcoded.providers.base import Adapter, Target
-from unhardcoded.store.base import ReceiptRecord, ReceiptStore
+from unhardcoded.providers.base import Adapter
+from unhardcoded.store.base import ReceiptStore
 
+__all__ = ["Gateway", "Reply", "Sink"]
 
-class Sink(Protocol):
-    """Where a stream goes: the HTTP layer's streaming response."""
-
-    async def start(self, headers: dict[str, str]) -> None: ...
-
-    async def write(self, data: bytes) -> None: ...
-
-
-@dataclass(slots=True)
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass(slots=True)
-class Call:
-    """One call in flight: what the receipt will say."""
-
-    request_id: str
-    ids: TraceIds
-    policy: Policy
-    pinned: str | None
-    features: RequestFeatures
-    decision: Decision
-    decision_hash: str
-    decision_blob: bytes | None
-    created_at: float
-    perf0: float
-    headers: dict[str, str]
-    attempts: list[Attempt] = field(default_factory=list)
-    outcome: Outcome = field(default_factory=Outcome)
-    last_error: ProviderError | None = None
-
-
-def error_body(
-    message: str, type_: str, code: str | None = None, param: str | None = None, **extra: Any
-) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code, **extra}})
+NO_KEYS_HINT = """No provider key found, so every deployment is dropped by rt:no-key.
+  Add your own keys to the environment, e.g.  export OPENAI_API_KEY=sk-...  (or ANTHROPIC_API_KEY,
+  GEMINI_API_KEY, MISTRAL_API_KEY, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ...), or name other
+  variables per provider in unhardcoded.yaml (providers.<name>.api_key_env).
+  To see the whole flow with no keys and no network:  .venv/bin/unhardcoded demo"""
+_DRY_RUN_REQUEST = {"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}
 
 
 class Gateway:
     def __init__(
         self,
         settings: Settings,
-        router: Router,
+        policies: Policies,
         store: ReceiptStore,
         transport: Transport,
         adapters: Mapping[str, Adapter],
@@ -93,79 +54,93 @@ class Gateway:
         credentials: CredentialStore | None = None,
         metrics: Metrics | None = None,
         env: Mapping[str, str] | None = None,
+        exporter: Exporter | None = None,
     ) -> None:
-        self.settings = settings
-        self.router = router
-        self.catalog = router.catalog
-        self.store = store
-        self.transport = transport
-        self.adapters = adapters
-        self.providers: dict[str, ProviderConfig] = settings.all_providers()
-        self.credentials = credentials or CredentialStore(self.providers, transport, env)
-        self.metrics = metrics or Metrics()
-        self.breakers = Breakers(settings.breaker.failures, settings.breaker.open_s)
-        self._targets: dict[str, Target] = {}
+        providers = settings.all_providers()
+        self._settings = settings
+        self._policies = policies
+        self._catalog = policies.catalog
+        self._store = store
+        self._metrics = metrics or Metrics()
+        self._upstream = Upstream(
+            providers, adapters, transport, credentials or CredentialStore(providers, transport, env)
+        )
+        self._breakers = Breakers(settings.breaker.failures, settings.breaker.open_s)
+        self._recorder = Recorder(store, self._metrics, simulated=self._upstream.simulated, exporter=exporter)
+        self._ids = Ids()
         self._blobs: OrderedDict[int, tuple[Decision, str, bytes, dict[str, int]]] = OrderedDict()
-        self.ids = Ids()
-        self.inflight = 0  # chat calls in progress (the HTTP layer counts them)
-        self._no_key = self._no_key_rule()
+        self._no_key = self._upstream.no_key_rule(self._catalog)
         self._runtime: RuntimeState | None = None
         self._runtime_version = -1
+        self._models = _models_body(self._catalog, list(policies.stored))
 
-    def _no_key_rule(self) -> RuntimeRule:
-        missing = self.credentials.missing()
-        excluded: dict[str, str] = {}
-        for d in self.catalog:
-            p = self.providers.get(d.provider)
-            if p is None:
-                excluded[d.id] = f"provider {d.provider!r} is not configured"
-            elif p.kind not in self.adapters:
-                excluded[d.id] = f"no adapter for kind {p.kind!r}"
-            elif d.provider in missing:
-                excluded[d.id] = missing[d.provider]
-        return RuntimeRule("rt:no-key", "provider", "has_key", "a key for the provider", excluded)
+    # -- chat --------------------------------------------------------------------------------------
+
+    async def chat(self, req: ChatRequest) -> Reply:
+        """A complete answer. Raises UserError (bad input) or CallFailed (receipt written)."""
+        runner = self._runner(req)
+        self._recorder.inflight += 1
+        try:
+            return await runner.run()
+        finally:
+            self._recorder.inflight -= 1
+
+    async def chat_stream(self, req: ChatRequest, sink: Sink) -> None:
+        """Stream the answer into `sink`. Raises UserError, or CallFailed when nothing was streamed."""
+        runner = self._runner(req)
+        self._recorder.inflight += 1
+        try:
+            await runner.run_stream(sink)
+        finally:
+            self._recorder.inflight -= 1
+
+    def _runner(self, req: ChatRequest) -> CallRunner:
+        """Everything before the first attempt: ids, policy, features, decision."""
+        created, perf0 = time.time(), time.perf_counter()
+        policy, pinned = self._policies.for_call(req)
+        ids = trace_ids(req.traceparent, req.workflow, req.workflow_node, self._ids)
+        features = self._policies.features(req.body)
+        decision = self._policies.decide(policy, features, self.runtime(created))
+        digest, blob, counts = self._decision_blob(decision)
+        self._metrics.count_rejections(counts)
+        info = CallInfo(
+            request_id=self._ids.request_id(),
+            ids=ids,
+            policy=policy,
+            pinned=pinned,
+            features=features,
+            decision=decision,
+            decision_hash=digest,
+            decision_blob=None if self._store.known_decision(digest) else blob,
+            rejections=counts,
+            catalog_version=self._catalog.version,
+            created_at=created,
+            perf0=perf0,
+        )
+        return CallRunner(
+            info,
+            req,
+            catalog=self._catalog,
+            upstream=self._upstream,
+            breakers=self._breakers,
+            recorder=self._recorder,
+            call_timeout_s=self._settings.call_timeout_s,
+        )
 
     def runtime(self, now: float) -> RuntimeState:
         """Live state as decision rules; rebuilt only when a breaker changes."""
-        open_now = self.breakers.open_now(now)
-        if self._runtime is None or self.breakers.version != self._runtime_version:
+        open_now = self._breakers.open_now(now)
+        if self._runtime is None or self._breakers.version != self._runtime_version:
             rules = [self._no_key]
             if open_now:
                 rules.append(
                     RuntimeRule("rt:circuit-open", "id", "circuit_closed", "closed", open_now, soft=True)
                 )
-            self._runtime = RuntimeState(tuple(rules), key=self.breakers.version)
-            self._runtime_version = self.breakers.version
+            self._runtime = RuntimeState(tuple(rules), key=self._breakers.version)
+            self._runtime_version = self._breakers.version
         return self._runtime
 
-    def target(self, dep: Deployment) -> Target:
-        t = self._targets.get(dep.id)
-        if t is None:
-            p = self.providers[dep.provider]
-            region = dep.endpoint_region or dep.get("region")
-            base = p.resolved_base_url() or ""
-            t = Target(
-                deployment_id=dep.id,
-                provider=dep.provider,
-                kind=p.kind,
-                upstream_model=dep.upstream_model,
-                base_url=base,
-                region=region,
-                options=p.options(),
-            )
-            self._targets[dep.id] = t
-        return t
-
-    def timeouts(self, provider: str, remaining: float) -> Timeouts:
-        p = self.providers[provider]
-        return Timeouts(
-            connect_s=p.connect_timeout_s,  # fixed, so the client reuses it; total_s bounds it
-            first_byte_s=min(p.first_byte_timeout_s, remaining),
-            idle_s=min(p.idle_timeout_s, remaining),
-            total_s=max(0.001, min(p.timeout_s, remaining)),
-        )
-
-    def decision_blob(self, d: Decision) -> tuple[str, bytes, dict[str, int]]:
+    def _decision_blob(self, d: Decision) -> tuple[str, bytes, dict[str, int]]:
         """The decision's content hash, its JSON, and its rejection counts — computed once per decision."""
         hit = self._blobs.get(id(d))
         if hit is not None and hit[0] is d:
@@ -178,146 +153,108 @@ class Gateway:
             self._blobs.popitem(last=False)
         return digest, blob, counts
 
-    def begin(self, body: dict[str, Any], headers: Mapping[str, str]) -> Call:
-        """Everything before the first attempt: ids, policy, features, decision. Raises UserError."""
-        created = time.time()
-        perf0 = time.perf_counter()
-        policy, pinned = self.router.policy_for(body, headers)
-        features = self.router.features(body)
-        decision = self.router.decide(policy, features, self.runtime(created))
-        digest, blob, counts = self.decision_blob(decision)
-        self.metrics.count_rejections(counts)
-        known = self.store.known_decision(digest)
-        call = Call(
-            request_id=self.ids.request_id(),
-            ids=trace_ids(headers, self.ids),
-            policy=policy,
-            pinned=pinned,
-            features=features,
-            decision=decision,
-            decision_hash=digest,
-            decision_blob=None if known else blob,
-            created_at=created,
-            perf0=perf0,
-            headers={},
-        )
-        call.headers = {
-            "x-unhardcoded-request-id": call.request_id,
-            "x-unhardcoded-trace-id": call.ids.trace_id,
-            "x-unhardcoded-fingerprint": policy.fingerprint,
-        }
-        call.outcome.baseline_deployment = policy.baseline
-        return call
+    # -- dry run and reads -------------------------------------------------------------------------
 
-    def receipt(self, call: Call, *, final: bool = True) -> dict[str, Any]:
-        o = call.outcome
-        fallbacks = sum(1 for a in call.attempts if a.fell_back)
+    def dry_run(self, doc: Any) -> dict[str, Any]:
+        """`{"policy": ..., "request": ...}` -> the decision with live runtime rules, no inference."""
+        if not isinstance(doc, dict):
+            raise RequestError('body: expected {"policy": {...}, "request": {...}}')
+        req = doc.get("request") or _DRY_RUN_REQUEST
+        if not isinstance(req, dict):
+            raise RequestError("request: expected a chat-completions object", path="request")
+        pol_doc = doc.get("policy", {})
+        p = self._policies
+        policy = p.named(pol_doc) if isinstance(pol_doc, str) else p.parse(pol_doc)
+        out = p.decide(policy, p.features(req), self.runtime(time.time())).to_dict()
+        out["schema"] = RECEIPT_SCHEMA
+        out["dry_run"] = True
+        out["attempts"] = []
+        return out
+
+    def health(self) -> dict[str, Any]:
         return {
-            "schema": RECEIPT_SCHEMA,
-            "request_id": call.request_id,
-            "trace_id": call.ids.trace_id,
-            "span_id": call.ids.span_id,
-            "parent_span_id": call.ids.parent_span_id,
-            "workflow": {"id": call.ids.workflow_id, "node": call.ids.workflow_node}
-            if call.ids.workflow_id
-            else None,
-            "tenant": None,
-            "created_at": iso(call.created_at),
-            "status": o.status if final else "started",
-            "simulated": any(self.providers[a.provider].simulated for a in call.attempts),
-            "pinned": call.pinned,
-            "policy": {
-                "fingerprint": call.policy.fingerprint,
-                "sha256": call.policy.sha256,
-                "workload": call.policy.workload,
-                "name": call.policy.name,
-            },
-            "catalog_version": self.catalog.version,
-            "features": call.features.to_dict(),
-            "decision_hash": call.decision_hash,
-            "attempts": [a.to_dict() for a in call.attempts],
-            "outcome": o.to_dict(),
-            "warnings": o.warnings,
-            "explanation": explain(
-                call.decision,
-                winner=o.deployment if o.status in ("ok", "partial") else None,
-                baseline=o.baseline_deployment,
-                savings_pct=o.savings_pct(),
-                fallbacks=fallbacks,
-            )
-            if final
-            else None,
+            "status": "ok",
+            "catalog_version": self._catalog.version,
+            "deployments": len(self._catalog),
+            "receipts_pending": self._store.stats.pending,
+            "durability": self._store.durability,
         }
 
-    async def record(self, call: Call, *, final: bool) -> None:
-        o = call.outcome
-        now = time.time()
-        rec = ReceiptRecord(
-            request_id=call.request_id,
-            trace_id=call.ids.trace_id,
-            span_id=call.ids.span_id,
-            parent_span_id=call.ids.parent_span_id,
-            workflow_id=call.ids.workflow_id,
-            workflow_node=call.ids.workflow_node,
-            tenant=None,
-            workload=call.policy.workload,
-            status=o.status if final else "started",
-            created_at=call.created_at,
-            finished_at=now if final else None,
-            deployment=o.deployment,
-            fingerprint=call.policy.fingerprint,
-            policy_sha256=call.policy.sha256,
-            catalog_version=self.catalog.version,
-            decision_hash=call.decision_hash,
-            decision_blob=call.decision_blob,
-            cost_usd=o.cost_usd,
-            baseline_cost_usd=o.baseline_cost_usd,
-            savings_usd=o.savings_usd,
-            latency_ms=o.latency_ms,
-            body=orjson.dumps(self.receipt(call, final=final)),
-        )
-        call.decision_blob = None  # the writer has it now
-        await self.store.write(rec, alone=self.inflight <= 1)
+    def metrics_text(self) -> str:
+        self._metrics.gauges["unhardcoded_receipts_pending"] = float(self._store.stats.pending)
+        return self._metrics.render()
 
-    async def finish(self, call: Call) -> None:
-        """Write the final receipt (strict: committed before this returns) and count the call."""
-        await self.record(call, final=True)
-        self.finish_metrics(call)
+    def models(self) -> bytes:
+        """`GET /v1/models`, serialised once."""
+        return self._models
 
-    def finish_metrics(self, call: Call) -> None:
-        o = call.outcome
-        wl = call.policy.workload
-        self.metrics.inc("unhardcoded_calls_total", (("status", o.status), ("workload", wl)))
-        if o.latency_ms is not None:
-            self.metrics.observe("unhardcoded_call_seconds", o.latency_ms / 1000.0)
-        if o.cost_usd is not None and o.deployment:
-            self.metrics.inc("unhardcoded_cost_usd_total", (("deployment", o.deployment),), o.cost_usd)
-        if o.baseline_cost_usd is not None:
-            self.metrics.inc("unhardcoded_baseline_cost_usd_total", (("workload", wl),), o.baseline_cost_usd)
-        self.metrics.gauges["unhardcoded_receipts_pending"] = float(self.store.stats.pending)
+    def policy_names(self) -> list[str]:
+        return list(self._policies.stored)
 
-    def attempt_failed(self, att: Attempt, err: ProviderError, latency_ms: float) -> None:
-        att.error_class = err.error_class
-        att.error = err.message[:500]
-        att.http_status = err.status
-        att.latency_ms = round(latency_ms, 3)
-        self.metrics.inc(
-            "unhardcoded_attempts_total", (("deployment", att.deployment), ("error_class", err.error_class))
-        )
-        if err.error_class not in ("client_error",):
-            self.breakers.failure(att.deployment, time.time(), reason=err.error_class)
-        if err.retry_after:
-            self.breakers.cool_down(
-                att.deployment, time.time(), err.retry_after, reason=f"Retry-After {err.retry_after:g}s"
-            )
+    def fields(self) -> dict[str, Any]:
+        return {"fields": [f.to_dict() for f in self._catalog.fields]}
 
-    def redact(self, text: str) -> str:
-        """Upstream error messages can echo a key back: never pass one on."""
-        for secret in self.credentials.secrets():
-            if secret and secret in text:
-                text = text.replace(secret, "***")
-        return text
+    def catalog(self) -> dict[str, Any]:
+        return self._catalog.to_dict()
+
+    async def catalog_at(self, version: str) -> bytes | None:
+        """The catalog as it was at `version` (every version a receipt names is kept)."""
+        if version == self._catalog.version:
+            return orjson.dumps(self._catalog.to_dict())
+        return await self._store.get_catalog(version)
+
+    async def receipt(self, request_id: str) -> dict[str, Any] | None:
+        r = await self._store.get(request_id)
+        return expand(r) if r is not None else None
+
+    async def trace(self, trace_id: str) -> dict[str, Any] | None:
+        items = [expand(r) for r in await self._store.trace(trace_id)]
+        if not items:
+            return None
+        return {"trace_id": trace_id, "receipts": items, "totals": _totals(items)}
+
+    async def search(self, **filters: Any) -> list[dict[str, Any]]:
+        return await self._store.search(**filters)
+
+    def startup_notes(self) -> tuple[str, str | None]:
+        """A line saying what is served, and a hint when no provider has a key."""
+        line = f"{len(self._catalog)} deployments, catalog {self._catalog.version[:12]}"
+        if len(self._no_key.excluded) < len(self._catalog):
+            return line, None
+        return line, NO_KEYS_HINT
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._store.open()
+        await self._store.put_catalog(self._catalog.version, orjson.dumps(self._catalog.to_dict()))
 
     async def close(self) -> None:
-        await self.transport.close()
-        await self.store.close()
+        await self._upstream.close()
+        await self._store.close()
+
+
+def _models_body(catalog: Catalog, policy_names: list[str]) -> bytes:
+    names = ["auto", *(f"policy:{n}" for n in policy_names)]
+    data: list[dict[str, Any]] = [
+        {"id": n, "object": "model", "created": 0, "owned_by": "unhardcoded"} for n in names
+    ]
+    data += [{"id": d.id, "object": "model", "created": 0, "owned_by": d.provider} for d in catalog]
+    return orjson.dumps({"object": "list", "data": data})
+
+
+def _totals(items: list[dict[str, Any]]) -> dict[str, Any]:
+    def total(key: str) -> float | None:
+        vals = [(r.get("outcome") or {}).get(key) for r in items]
+        nums = [v for v in vals if isinstance(v, int | float)]
+        return round(sum(nums), 10) if nums else None
+
+    base = [((r.get("outcome") or {}).get("baseline") or {}).get("cost_usd") for r in items]
+    base_nums = [v for v in base if isinstance(v, int | float)]
+    return {
+        "calls": len(items),
+        "cost_usd": total("cost_usd"),
+        "baseline_cost_usd": round(sum(base_nums), 10) if base_nums else None,
+        "savings_usd": total("savings_usd"),
+        "latency_ms": total("latency_ms"),
+    }

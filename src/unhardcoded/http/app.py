@@ -9,7 +9,6 @@ import orjson
 from aiohttp import web
 
 from unhardcoded.errors import RequestError, UserError
-from unhardcoded.gateway.receipts import expand
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.http.chat import make_handler
 from unhardcoded.http.errors import error_response, user_error
@@ -38,72 +37,40 @@ class Routes:
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        self.models = _models_body(gw)
 
     async def list_models(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.models, content_type="application/json")
+        return web.Response(body=self.gw.models(), content_type="application/json")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        gw = self.gw
-        return _json(
-            {
-                "status": "ok",
-                "catalog_version": gw.catalog.version,
-                "deployments": len(gw.catalog),
-                "receipts_pending": gw.store.stats.pending,
-                "durability": gw.store.durability,
-            }
-        )
+        return _json(self.gw.health())
 
     async def metrics(self, request: web.Request) -> web.Response:
-        gw = self.gw
-        gw.metrics.gauges["unhardcoded_receipts_pending"] = float(gw.store.stats.pending)
         return web.Response(
-            text=gw.metrics.render(),
+            text=self.gw.metrics_text(),
             content_type="text/plain",
             charset="utf-8",
             headers={"x-content-type-options": "nosniff"},
         )
 
     async def rank(self, request: web.Request) -> web.Response:
-        gw = self.gw
         try:
             doc = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
         try:
-            if not isinstance(doc, dict):
-                raise RequestError('body: expected {"policy": {...}, "request": {...}}')
-            req = doc.get("request") or {"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}
-            if not isinstance(req, dict):
-                raise RequestError("request: expected a chat-completions object", path="request")
-            pol_doc = doc.get("policy", {})
-            policy = gw.router.named(pol_doc) if isinstance(pol_doc, str) else gw.router.parse(pol_doc)
-            import time
-
-            decision = gw.router.decide(policy, gw.router.features(req), gw.runtime(time.time()))
+            return _json(self.gw.dry_run(doc))
         except UserError as e:
             return user_error(e)
-        out = decision.to_dict()
-        out["schema"] = "unhardcoded-receipt/v1"
-        out["dry_run"] = True
-        out["attempts"] = []
-        return _json(out)
 
     async def fields(self, request: web.Request) -> web.Response:
-        gw = self.gw
-        return _json({"fields": [f.to_dict() for f in gw.catalog.fields]})
+        return _json(self.gw.fields())
 
     async def catalog_now(self, request: web.Request) -> web.Response:
-        gw = self.gw
-        return _json(gw.catalog.to_dict())
+        return _json(self.gw.catalog())
 
     async def catalog_at(self, request: web.Request) -> web.Response:
-        gw = self.gw
         version = request.match_info["version"]
-        if version == gw.catalog.version:
-            return _json(gw.catalog.to_dict())
-        blob = await gw.store.get_catalog(version)
+        blob = await self.gw.catalog_at(version)
         if blob is None:
             return error_response(
                 404,
@@ -115,31 +82,28 @@ class Routes:
         return web.Response(body=blob, content_type="application/json")
 
     async def receipt(self, request: web.Request) -> web.Response:
-        gw = self.gw
         rid = request.match_info["request_id"]
-        r = await gw.store.get(rid)
+        r = await self.gw.receipt(rid)
         if r is None:
             return error_response(
                 404, f"no receipt {rid!r}", "not_found", param="request_id", code="unknown_receipt"
             )
-        return _json(expand(r))
+        return _json(r)
 
     async def trace(self, request: web.Request) -> web.Response:
-        gw = self.gw
         tid = request.match_info["trace_id"]
-        items = [expand(r) for r in await gw.store.trace(tid)]
-        if not items:
+        t = await self.gw.trace(tid)
+        if t is None:
             return error_response(
                 404, f"no trace {tid!r}", "not_found", param="trace_id", code="unknown_trace"
             )
-        return _json({"trace_id": tid, "receipts": items, "totals": _totals(items)})
+        return _json(t)
 
     async def search(self, request: web.Request) -> web.Response:
-        gw = self.gw
         q = request.query
         try:
             limit = int(q.get("limit", "100"))
-            rows = await gw.store.search(
+            rows = await self.gw.search(
                 workload=q.get("workload"),
                 since=_ts(q.get("since"), "since"),
                 until=_ts(q.get("until"), "until"),
@@ -173,13 +137,10 @@ class Routes:
         return _json(openapi_document())
 
     async def on_startup(self, app: web.Application) -> None:
-        gw = self.gw
-        await gw.store.open()
-        await gw.store.put_catalog(gw.catalog.version, orjson.dumps(gw.catalog.to_dict()))
+        await self.gw.open()
 
     async def on_cleanup(self, app: web.Application) -> None:
-        gw = self.gw
-        await gw.close()
+        await self.gw.close()
 
 
 def create_app(gw: Gateway) -> web.Application:
@@ -203,30 +164,3 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_get("/x/schema/{what}", r.schema)
     app.router.add_get("/openapi.json", r.openapi)
     return app
-
-
-def _models_body(gw: Gateway) -> bytes:
-    data: list[dict[str, Any]] = [{"id": "auto", "object": "model", "created": 0, "owned_by": "unhardcoded"}]
-    data += [
-        {"id": f"policy:{n}", "object": "model", "created": 0, "owned_by": "unhardcoded"}
-        for n in gw.router.policies
-    ]
-    data += [{"id": d.id, "object": "model", "created": 0, "owned_by": d.provider} for d in gw.catalog]
-    return orjson.dumps({"object": "list", "data": data})
-
-
-def _totals(items: list[dict[str, Any]]) -> dict[str, Any]:
-    def total(key: str) -> float | None:
-        vals = [(r.get("outcome") or {}).get(key) for r in items]
-        nums = [v for v in vals if isinstance(v, int | float)]
-        return round(sum(nums), 10) if nums else None
-
-    base = [((r.get("outcome") or {}).get("baseline") or {}).get("cost_usd") for r in items]
-    base_nums = [v for v in base if isinstance(v, int | float)]
-    return {
-        "calls": len(items),
-        "cost_usd": total("cost_usd"),
-        "baseline_cost_usd": round(sum(base_nums), 10) if base_nums else None,
-        "savings_usd": total("savings_usd"),
-        "latency_ms": total("latency_ms"),
-    }

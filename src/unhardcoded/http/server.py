@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from unhardcoded.config import Settings, load_settings
-from unhardcoded.gateway.routing import Router
+from unhardcoded.gateway.policies import Policies
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.gateway.transport import AiohttpTransport, Transport
 from unhardcoded.http.app import create_app
@@ -26,28 +26,15 @@ def build_gateway(
     *,
     env: Mapping[str, str] | None = None,
     transport: Transport | None = None,
-    router: Router | None = None,
+    policies: Policies | None = None,
 ) -> Gateway:
     return Gateway(
         settings,
-        router or Router(settings),
+        policies or Policies(settings),
         open_store(settings.store, durability=settings.durability),
         transport or AiohttpTransport(),
         load_adapters(include_plugins=True),
         env=env,
-    )
-
-
-def _no_keys_hint(gw: Gateway) -> str | None:
-    excluded = gw.runtime(0.0).rules[0].excluded
-    if len(excluded) < len(gw.catalog):
-        return None
-    return (
-        "No provider key found, so every deployment is dropped by rt:no-key.\n"
-        "  Add your own keys to the environment, e.g.  export OPENAI_API_KEY=sk-...  (or ANTHROPIC_API_KEY,\n"
-        "  GEMINI_API_KEY, MISTRAL_API_KEY, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ...), or name other\n"
-        "  variables per provider in unhardcoded.yaml (providers.<name>.api_key_env).\n"
-        "  To see the whole flow with no keys and no network:  .venv/bin/unhardcoded demo"
     )
 
 
@@ -60,13 +47,12 @@ def _run_one(config: str | None, host: str, port: int, sock: socket.socket | Non
         pass
     settings = load_settings(config)
     gw = build_gateway(settings)
-    hint = _no_keys_hint(gw)
+    line, hint = gw.startup_notes()
     if hint:
         print(hint, file=sys.stderr)
     app = create_app(gw)
     print(
-        f"unhardcoded: {len(gw.catalog)} deployments, catalog {gw.catalog.version[:12]}, "
-        f"store {settings.store} ({settings.durability}), pid {os.getpid()}",
+        f"unhardcoded: {line}, store {settings.store} ({settings.durability}), pid {os.getpid()}",
         file=sys.stderr,
     )
     if sock is not None:

@@ -1,4 +1,4 @@
-"""Turns a chat call into a decision: which policy it carries, its features, and the (memoised) decision."""
+"""The policies a gateway knows, and which one a call carries: named, inline (parsed once), or pinned."""
 
 from __future__ import annotations
 
@@ -12,17 +12,16 @@ from unhardcoded.catalog.load import build_catalog
 from unhardcoded.catalog.model import Catalog
 from unhardcoded.config import Settings
 from unhardcoded.errors import PolicyError, RequestError
+from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.policy.decision import Decision, RuntimeState
 from unhardcoded.policy.memo import DecisionMemo
 from unhardcoded.policy.model import Policy
 from unhardcoded.policy.parse import parse_policy
 from unhardcoded.policy.request import RequestFeatures, features_from_body
 
-POLICY_HEADER = "x-unhardcoded-policy"
 
-
-class Router:
-    """Everything needed to decide, built once from the settings and shared by the CLI and the server."""
+class Policies:
+    """Named and inline policies over one catalog, and the memoised decision; shared by the CLI and server."""
 
     def __init__(self, settings: Settings, catalog: Catalog | None = None, *, memo_size: int = 4096) -> None:
         self.settings = settings
@@ -33,17 +32,18 @@ class Router:
         )
         self.memo = DecisionMemo(memo_size)
         self._parsed: OrderedDict[bytes, Policy] = OrderedDict()
-        self.policies: dict[str, Policy] = {}
+        self.stored: dict[str, Policy] = {}
         for name, doc in settings.policies.items():
             try:
-                self.policies[name] = parse_policy(
+                self.stored[name] = parse_policy(
                     doc, self.catalog.fields, default_baseline=settings.default_baseline, name=name
                 )
+                self._check_baseline(doc, self.stored[name])
             except PolicyError as e:
                 raise PolicyError(f"policies.{name}: {e.message}", path=e.path, choices=e.choices) from None
-        if settings.default_policy and settings.default_policy not in self.policies:
+        if settings.default_policy and settings.default_policy not in self.stored:
             raise PolicyError(
-                f"default_policy: no policy named {settings.default_policy!r}", choices=sorted(self.policies)
+                f"default_policy: no policy named {settings.default_policy!r}", choices=sorted(self.stored)
             )
 
     def parse(self, doc: Any) -> Policy:
@@ -55,42 +55,50 @@ class Router:
         p = self._parsed.get(key)
         if p is None:
             p = parse_policy(doc, self.catalog.fields, default_baseline=self.settings.default_baseline)
+            self._check_baseline(doc, p)
             self._parsed[key] = p
             if len(self._parsed) > 1024:
                 self._parsed.popitem(last=False)
         return p
 
+    def _check_baseline(self, doc: Any, p: Policy) -> None:
+        """A baseline the policy names must exist: savings against nothing would be invented."""
+        if (
+            isinstance(doc, dict)
+            and doc.get("baseline") is not None
+            and self.catalog.resolve(p.baseline or "") is None
+        ):
+            raise PolicyError(
+                f"baseline: {p.baseline!r} is neither a deployment id nor a model id of the catalog"
+                " (GET /v1/models lists them)",
+                path="baseline",
+            )
+
     def named(self, name: str) -> Policy:
-        p = self.policies.get(name)
+        p = self.stored.get(name)
         if p is None:
             raise PolicyError(
-                f"no policy named {name!r}", path="model" if name else "policy", choices=sorted(self.policies)
+                f"no policy named {name!r}", path="model" if name else "policy", choices=sorted(self.stored)
             )
         return p
 
-    def policy_for(self, body: dict[str, Any], headers: Mapping[str, str]) -> tuple[Policy, str | None]:
+    def for_call(self, req: ChatRequest) -> tuple[Policy, str | None]:
         """The call's policy, and the pinned deployment/model when the call names one instead.
 
         Precedence: body `policy` (inline or a name) > `model: "policy:NAME"` > header > pinned model >
         the config's default policy > `{}` (cheapest deployment that can serve the request).
         """
-        doc = body.pop("policy", None)
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise RequestError(
-                "model: required, a string ('auto', 'policy:NAME' or a deployment id)", path="model"
-            )
+        doc, model = req.policy, req.model
         if doc is not None:
             return (self.named(doc) if isinstance(doc, str) else self.parse(doc)), None
         if model.startswith("policy:"):
             return self.named(model[len("policy:") :]), None
-        header = headers.get(POLICY_HEADER)
-        if header:
-            return self.named(header), None
+        if req.policy_header:
+            return self.named(req.policy_header), None
         if model != "auto":
             return self.pinned(model), model
         if self.settings.default_policy:
-            return self.policies[self.settings.default_policy], None
+            return self.stored[self.settings.default_policy], None
         return self.parse({}), None
 
     def pinned(self, model: str) -> Policy:

@@ -1,0 +1,204 @@
+"""Writing what a call did: the receipt (started, then final), the metrics, and the export hook.
+
+`CallInfo` is what is known when a call begins; `Recorder.final` is given the attempts and the outcome
+once, at the end, and writes the receipt and counts the call — the only place either happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from unhardcoded.gateway.metrics import Metrics
+from unhardcoded.gateway.receipts import RECEIPT_SCHEMA, Attempt, Outcome, Priced, TraceIds, iso
+from unhardcoded.policy.decision import Decision
+from unhardcoded.policy.explain import explain
+from unhardcoded.policy.model import Policy
+from unhardcoded.policy.request import RequestFeatures
+from unhardcoded.store.base import ReceiptRecord, ReceiptStore
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What is known of a call before its first attempt."""
+
+    request_id: str
+    ids: TraceIds
+    policy: Policy
+    pinned: str | None  # the deployment or model the call named instead of a policy
+    features: RequestFeatures
+    decision: Decision
+    decision_hash: str
+    decision_blob: bytes | None  # None when the store already has this decision
+    rejections: Mapping[str, int]  # per rule id, the candidates it rejected
+    catalog_version: str
+    created_at: float  # wall clock, for the receipt
+    perf0: float  # monotonic, for latencies
+
+    def headers(self) -> dict[str, str]:
+        """The response headers that name this call's receipt."""
+        return {
+            "x-unhardcoded-request-id": self.request_id,
+            "x-unhardcoded-trace-id": self.ids.trace_id,
+            "x-unhardcoded-fingerprint": self.policy.fingerprint,
+        }
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.perf0) * 1000, 3)
+
+    def started_outcome(self) -> Outcome:
+        return Outcome("started", Priced(None, self.policy.baseline, None, None))
+
+
+class Exporter(Protocol):
+    """Where finished receipts go besides the store (OpenTelemetry); must never block or raise."""
+
+    def export(self, receipt: Mapping[str, Any], rejections: Mapping[str, int]) -> None: ...
+
+
+def receipt_body(
+    info: CallInfo, outcome: Outcome, attempts: Sequence[Attempt], *, simulated: bool
+) -> dict[str, Any]:
+    """The receipt as stored (the decision by hash; readers get it expanded)."""
+    final = outcome.status != "started"
+    ids = info.ids
+    return {
+        "schema": RECEIPT_SCHEMA,
+        "request_id": info.request_id,
+        "trace_id": ids.trace_id,
+        "span_id": ids.span_id,
+        "parent_span_id": ids.parent_span_id,
+        "workflow": {"id": ids.workflow_id, "node": ids.workflow_node} if ids.workflow_id else None,
+        "tenant": None,
+        "created_at": iso(info.created_at),
+        "status": outcome.status,
+        "simulated": simulated,
+        "pinned": info.pinned,
+        "policy": {
+            "fingerprint": info.policy.fingerprint,
+            "sha256": info.policy.sha256,
+            "workload": info.policy.workload,
+            "name": info.policy.name,
+        },
+        "catalog_version": info.catalog_version,
+        "features": info.features.to_dict(),
+        "decision_hash": info.decision_hash,
+        "attempts": [a.to_dict() for a in attempts],
+        "outcome": outcome.to_dict(),
+        "warnings": list(outcome.warnings),
+        "explanation": explain(
+            info.decision,
+            winner=outcome.deployment if outcome.status in ("ok", "partial") else None,
+            baseline=outcome.priced.baseline_deployment,
+            savings_pct=outcome.savings_pct(),
+            fallbacks=sum(1 for a in attempts if a.fell_back),
+        )
+        if final
+        else None,
+    }
+
+
+class Recorder:
+    """Receipts into the store, counts into the metrics. One per gateway."""
+
+    def __init__(
+        self,
+        store: ReceiptStore,
+        metrics: Metrics,
+        *,
+        simulated: Callable[[str], bool],
+        exporter: Exporter | None = None,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._simulated = simulated
+        self._exporter = exporter
+        self.strict = store.durability == "strict"
+        self.inflight = 0  # chat calls in progress: a call alone commits inline (no thread hand-off)
+
+    async def started(self, info: CallInfo) -> None:
+        """strict: the `started` record is committed before any provider is called."""
+        await self._write(info, info.started_outcome(), (), blob=info.decision_blob)
+
+    async def final(
+        self, info: CallInfo, outcome: Outcome, attempts: Sequence[Attempt], *, started: bool
+    ) -> None:
+        """The final receipt (strict: committed before this returns), then the call's metrics.
+
+        `started`: a started record went first, carrying the decision blob, so this one need not.
+        """
+        blob = None if started else info.decision_blob
+        body = await self._write(info, outcome, attempts, blob=blob, final=True)
+        self._count(info, outcome, attempts)
+        if self._exporter is not None:
+            self._exporter.export(body, info.rejections)
+
+    async def _write(
+        self,
+        info: CallInfo,
+        outcome: Outcome,
+        attempts: Sequence[Attempt],
+        *,
+        blob: bytes | None,
+        final: bool = False,
+    ) -> dict[str, Any]:
+        body = receipt_body(
+            info, outcome, attempts, simulated=any(self._simulated(a.provider) for a in attempts)
+        )
+        ids = info.ids
+        await self._store.write(
+            ReceiptRecord(
+                request_id=info.request_id,
+                trace_id=ids.trace_id,
+                span_id=ids.span_id,
+                parent_span_id=ids.parent_span_id,
+                workflow_id=ids.workflow_id,
+                workflow_node=ids.workflow_node,
+                tenant=None,
+                workload=info.policy.workload,
+                status=outcome.status,
+                created_at=info.created_at,
+                finished_at=time.time() if final else None,
+                deployment=outcome.deployment,
+                fingerprint=info.policy.fingerprint,
+                policy_sha256=info.policy.sha256,
+                catalog_version=info.catalog_version,
+                decision_hash=info.decision_hash,
+                decision_blob=blob,
+                cost_usd=outcome.cost_usd,
+                baseline_cost_usd=outcome.baseline_cost_usd,
+                savings_usd=outcome.savings_usd,
+                latency_ms=outcome.latency_ms,
+                body=orjson.dumps(body),
+            ),
+            alone=self.inflight <= 1,
+        )
+        return body
+
+    def _count(self, info: CallInfo, o: Outcome, attempts: Sequence[Attempt]) -> None:
+        m = self._metrics
+        wl = info.policy.workload
+        m.inc("unhardcoded_calls_total", (("status", o.status), ("workload", wl)))
+        for a in attempts:
+            if a.error_class is not None:
+                m.inc(
+                    "unhardcoded_attempts_total",
+                    (("deployment", a.deployment), ("error_class", a.error_class)),
+                )
+            elif a.latency_ms is not None:
+                m.observe("unhardcoded_upstream_seconds", a.latency_ms / 1000)
+        fallbacks = sum(1 for a in attempts if a.fell_back)
+        if fallbacks:
+            m.inc("unhardcoded_fallbacks_total", (), fallbacks)
+        if o.ttft_ms is not None:
+            m.observe("unhardcoded_ttft_seconds", o.ttft_ms / 1000)
+        if o.latency_ms is not None:
+            m.observe("unhardcoded_call_seconds", o.latency_ms / 1000.0)
+        if o.cost_usd is not None and o.deployment:
+            m.inc("unhardcoded_cost_usd_total", (("deployment", o.deployment),), o.cost_usd)
+        if o.baseline_cost_usd is not None:
+            m.inc("unhardcoded_baseline_cost_usd_total", (("workload", wl),), o.baseline_cost_usd)
