@@ -10,13 +10,17 @@ import pytest
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Usage
 from unhardcoded.providers.wire import (
+    add_turn,
     call_arguments,
     clip,
+    conversation,
     http_error,
     named_tool_choice,
     openai_usage,
+    texts,
     token_count,
     unsupported_params,
+    user_parts,
 )
 
 
@@ -103,3 +107,55 @@ def test_http_error_unwraps_a_listed_error_and_falls_back_to_the_status() -> Non
     html = http_error(502, {}, b"<html>Bad gateway sk-live-0123456789</html>", _from_payload)
     assert html.error_class == "server_error" and "HTTP 502" in html.message and "sk-live" not in html.message
     assert "no error body" in http_error(500, {}, b"", _from_payload).message
+
+
+def test_conversation_names_roles_and_warns_once_about_late_system_messages() -> None:
+    warnings: list[str] = []
+    messages = [
+        {"role": "developer", "content": "a"},
+        {"role": "user", "content": "b"},
+        {"role": "system", "content": "c"},
+        {"role": "system", "content": "d"},
+    ]
+    roles = [(where, role) for where, role, _ in conversation(messages, "X", warnings)]
+    assert roles == [("messages[0]", "system"), ("messages[1]", "user"), ("messages[2]", "system"),
+                     ("messages[3]", "system")]  # fmt: skip
+    assert warnings == ["system messages after the first turn were moved into the top-level system"]
+    with pytest.raises(ProviderError, match=r"messages\[0\].role 'function' is not supported on X"):
+        list(conversation([{"role": "function"}], "X", []))
+    with pytest.raises(ProviderError, match="non-empty list"):
+        list(conversation([], "X", []))
+
+
+def test_add_turn_merges_same_role_neighbours_and_skips_empty_ones() -> None:
+    turns: list[dict[str, Any]] = []
+    add_turn(turns, "user", [{"text": "a"}])
+    add_turn(turns, "user", [])
+    add_turn(turns, "user", [{"text": "b"}])
+    add_turn(turns, "model", [{"text": "c"}], "parts")
+    assert turns == [{"role": "user", "content": [{"text": "a"}, {"text": "b"}]},
+                     {"role": "model", "parts": [{"text": "c"}]}]  # fmt: skip
+
+
+def test_text_parts_keep_refusals_as_text_and_name_the_bad_part() -> None:
+    content = [
+        {"type": "text", "text": "a"},
+        {"type": "text", "text": ""},
+        {"type": "refusal", "refusal": "no"},
+    ]
+    assert texts(content, "m") == ["a", "no"]
+    assert texts("", "m") == [] and texts(None, "m") == [] and texts("x", "m") == ["x"]
+    with pytest.raises(ProviderError, match=r"m.content\[1\]: only text parts"):
+        texts([{"type": "text", "text": "a"}, {"type": "image_url"}], "m")
+    with pytest.raises(ProviderError, match=r"m.content\[1\]: part type 'audio' is not supported on X"):
+        user_parts([{"type": "text", "text": "a"}, {"type": "audio"}], "m", "X", text=dict, image=_image)
+
+
+def _image(part: Any, where: str) -> dict[str, Any]:
+    return {"image": where}
+
+
+def test_user_parts_route_text_and_images() -> None:
+    content = [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]
+    out = user_parts(content, "m", "X", text=lambda p: {"t": p["text"]}, image=_image)
+    assert out == [{"t": "a"}, {"image": "m.content[1]"}]

@@ -31,14 +31,19 @@ from unhardcoded.providers.anthropic_parse import AnthropicStream, error_from_bo
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools, json_answer
 from unhardcoded.providers.wire import (
     JSON_TOOL,
+    add_turn,
     call_arguments,
     clamped_temperature,
     client_error,
+    conversation,
     json_tool_spec,
+    max_output_tokens,
     named_tool_choice,
     parse_data_url,
     stop_sequences,
+    text_parts,
     unsupported_params,
+    user_parts,
 )
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -58,22 +63,11 @@ def _tool_id(raw: Any) -> str:
 
 
 def _text_blocks(content: Any, where: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise client_error(f"{where}.content must be a string or a list of parts")
-    blocks = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "refusal":
-            continue
-        if kind != "text" or not isinstance(part.get("text"), str):
-            raise client_error(f"{where}.content[{j}]: only text parts are allowed here")
-        if part["text"]:
-            blocks.append(_with_cache_control({"type": "text", "text": part["text"]}, part))
-    return blocks
+    return [_text_block(part) for part in text_parts(content, where)]
+
+
+def _text_block(part: Mapping[str, Any]) -> dict[str, Any]:
+    return _with_cache_control({"type": "text", "text": part["text"]}, part)
 
 
 def _with_cache_control(block: dict[str, Any], part: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,21 +88,6 @@ def _image(part: Mapping[str, Any], where: str) -> dict[str, Any]:
     else:
         raise client_error(f"{where}.image_url.url must be a data: or http(s) URL")
     return _with_cache_control({"type": "image", "source": source}, part)
-
-
-def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
-    if not isinstance(content, list):
-        return _text_blocks(content, where)
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "image_url":
-            blocks.append(_image(part, f"{where}.content[{j}]"))
-        elif kind == "text":
-            blocks.extend(_text_blocks([part], where))
-        else:
-            raise client_error(f"{where}.content[{j}]: part type {kind!r} is not supported on Anthropic")
-    return blocks
 
 
 def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
@@ -134,34 +113,18 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def to_turns(messages: Any, warnings: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """OpenAI messages → (system text blocks, Anthropic turns with same-role neighbours merged)."""
-    if not isinstance(messages, list) or not messages:
-        raise client_error("messages must be a non-empty list")
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
-    moved = False
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        role = message.get("role") if isinstance(message, dict) else None
-        if role in ("system", "developer"):
-            if turns and not moved:
-                moved = True
-                warnings.append("system messages after the first turn were moved into the top-level system")
+    for where, role, message in conversation(messages, "Anthropic", warnings):
+        if role == "system":
             system.extend(_text_blocks(message.get("content"), where))
-            continue
-        if role == "user":
-            blocks = _user_blocks(message.get("content"), where)
+        elif role == "user":
+            content = message.get("content")
+            add_turn(turns, role, user_parts(content, where, "Anthropic", text=_text_block, image=_image))
         elif role == "assistant":
-            blocks = _assistant_blocks(message, where)
-        elif role == "tool":
-            role, blocks = "user", [_tool_result(message, where)]
+            add_turn(turns, role, _assistant_blocks(message, where))
         else:
-            raise client_error(f"{where}.role {role!r} is not supported on Anthropic")
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+            add_turn(turns, "user", [_tool_result(message, where)])
     for turn in turns:  # tool results must open their user turn
         if turn["role"] == "user":
             turn["content"].sort(key=lambda b: b["type"] != "tool_result")
@@ -212,8 +175,7 @@ def to_messages_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         raise client_error(f"n={n}: Anthropic returns one choice; n > 1 is not supported")
     warnings = unsupported_params(body, _HANDLED, "Anthropic")
     system, turns = to_turns(body.get("messages"), warnings)
-    out: dict[str, Any] = {"max_tokens": body.get("max_completion_tokens") or body.get("max_tokens")}
-    out["max_tokens"] = out["max_tokens"] or DEFAULT_MAX_TOKENS
+    out: dict[str, Any] = {"max_tokens": max_output_tokens(body) or DEFAULT_MAX_TOKENS}
     out["messages"] = turns
     if system:
         out["system"] = system
@@ -222,9 +184,9 @@ def to_messages_body(body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         out["temperature"] = temperature
     if body.get("top_p") is not None:
         out["top_p"] = body["top_p"]
-    stop = body.get("stop")
+    stop = stop_sequences(body)
     if stop:
-        out["stop_sequences"] = stop_sequences(stop)
+        out["stop_sequences"] = stop
     if body.get("user"):
         out["metadata"] = {"user_id": str(body["user"])}
     tools = _tools(body.get("tools"))

@@ -42,19 +42,24 @@ from unhardcoded.providers.bedrock_parse import (
 )
 from unhardcoded.providers.wire import (
     JSON_TOOL,
+    add_turn,
     assistant_message,
     call_arguments,
     choice,
     clamped_temperature,
     client_error,
     completion,
+    conversation,
     header,
     json_tool_spec,
+    max_output_tokens,
     named_tool_choice,
     openai_usage,
     parse_data_url,
     stop_sequences,
+    texts,
     unsupported_params,
+    user_parts,
 )
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -66,24 +71,6 @@ _IMAGE_FORMATS = {"image/" + k: k for k in ("png", "jpeg", "gif", "webp")} | {"i
 # Every RFC 3986 pchar but "/" stays literal, so no HTTP client re-quotes the path after it was signed.
 _PATH_SAFE = ":@!$&'()*+,;=-._~"
 _REGION_IN_HOST = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
-
-
-def _texts(content: Any, where: str) -> list[str]:
-    """The non-empty texts of a string or a list of text parts."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [content] if content else []
-    if not isinstance(content, list):
-        raise client_error(f"{where}.content must be a string or a list of parts")
-    out = []
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
-            raise client_error(f"{where}.content[{j}]: only text parts are allowed here")
-        text = part.get("text", part.get("refusal"))
-        if isinstance(text, str) and text:
-            out.append(text)
-    return out
 
 
 def _image(part: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -100,68 +87,41 @@ def _image(part: Mapping[str, Any], where: str) -> dict[str, Any]:
     return {"image": {"format": fmt, "source": {"bytes": data}}}
 
 
-def _user_blocks(content: Any, i: int) -> list[dict[str, Any]]:
-    if isinstance(content, str) or content is None:
-        return [{"text": t} for t in _texts(content, f"messages[{i}]")]
-    if not isinstance(content, list):
-        raise client_error(f"messages[{i}].content must be a string or a list of parts")
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            if part["text"]:
-                blocks.append({"text": part["text"]})
-        elif kind == "image_url":
-            blocks.append(_image(part, f"messages[{i}].content[{j}]"))
-        else:
-            raise client_error(f"messages[{i}].content[{j}]: part type {kind!r} is not supported on Bedrock")
-    return blocks
+def _text(part: Mapping[str, Any]) -> dict[str, Any]:
+    return {"text": part["text"]}
 
 
-def _assistant_blocks(message: Mapping[str, Any], i: int) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = [{"text": t} for t in _texts(message.get("content"), f"messages[{i}]")]
+def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"text": t} for t in texts(message.get("content"), where)]
     for k, call in enumerate(message.get("tool_calls") or []):
-        name, args = call_arguments(call, f"messages[{i}].tool_calls[{k}]")
+        name, args = call_arguments(call, f"{where}.tool_calls[{k}]")
         blocks.append({"toolUse": {"toolUseId": call.get("id"), "name": name, "input": args}})
     return blocks
 
 
-def _tool_result(message: Mapping[str, Any], i: int) -> dict[str, Any]:
+def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
     # No `status`: only some model families accept it, and an OpenAI tool message carries no error flag.
-    texts = _texts(message.get("content"), f"messages[{i}]")
-    return {"toolResult": {"toolUseId": message.get("tool_call_id"), "content": [{"text": t} for t in texts]}}
+    content = [{"text": t} for t in texts(message.get("content"), where)]
+    return {"toolResult": {"toolUseId": message.get("tool_call_id"), "content": content}}
 
 
 def _messages(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]], list[dict[str, Any]], bool]:
     """OpenAI messages → (system blocks, Converse turns, whether the history holds tool blocks)."""
-    if not isinstance(messages, list) or not messages:
-        raise client_error("messages must be a non-empty list")
     system: list[dict[str, str]] = []
     turns: list[dict[str, Any]] = []
-    has_tools = moved = False
-    for i, message in enumerate(messages):
-        role = message.get("role") if isinstance(message, dict) else None
-        if role in ("system", "developer"):
-            if turns and not moved:
-                moved = True
-                warnings.append("system messages after the first turn were moved into the top-level system")
-            system.extend({"text": t} for t in _texts(message.get("content"), f"messages[{i}]"))
+    has_tools = False
+    for where, role, message in conversation(messages, "Bedrock", warnings):
+        if role == "system":
+            system.extend({"text": t} for t in texts(message.get("content"), where))
             continue
         if role == "user":
-            blocks = _user_blocks(message.get("content"), i)
+            blocks = user_parts(message.get("content"), where, "Bedrock", text=_text, image=_image)
         elif role == "assistant":
-            blocks = _assistant_blocks(message, i)
-        elif role == "tool":
-            role, blocks = "user", [_tool_result(message, i)]
+            blocks = _assistant_blocks(message, where)
         else:
-            raise client_error(f"messages[{i}].role {role!r} is not supported on Bedrock")
+            role, blocks = "user", [_tool_result(message, where)]
         has_tools = has_tools or any("toolUse" in b or "toolResult" in b for b in blocks)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks)
     return system, turns, has_tools
 
 
@@ -220,8 +180,7 @@ def _tool_config(body: Mapping[str, Any], has_tools: bool, warnings: list[str]) 
 
 def _inference_config(body: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens")
-    max_tokens = body.get("max_tokens") if max_tokens is None else max_tokens
+    max_tokens = max_output_tokens(body)
     if max_tokens is not None:
         config["maxTokens"] = max_tokens
     temperature = clamped_temperature(body, "Bedrock", warnings)
@@ -229,9 +188,9 @@ def _inference_config(body: Mapping[str, Any], warnings: list[str]) -> dict[str,
         config["temperature"] = temperature
     if body.get("top_p") is not None:
         config["topP"] = body["top_p"]
-    stop = body.get("stop")
+    stop = stop_sequences(body)
     if stop:
-        config["stopSequences"] = [s for s in stop_sequences(stop) if s]
+        config["stopSequences"] = stop
     return config
 
 

@@ -34,12 +34,17 @@ from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target, function_tools, json_answer
 from unhardcoded.providers.gemini_parse import GeminiStream, error_from_body, parse_generate
 from unhardcoded.providers.wire import (
+    add_turn,
     call_arguments,
     client_error,
+    conversation,
+    max_output_tokens,
     named_tool_choice,
     parse_data_url,
     stop_sequences,
+    texts,
     unsupported_params,
+    user_parts,
 )
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -123,26 +128,7 @@ def _bad_format(schema: Mapping[str, Any]) -> bool:
     return schema.get("type") == "string" and schema.get("format") not in _STRING_FORMATS
 
 
-def _texts(content: Any, where: str) -> list[str]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [content] if content else []
-    if not isinstance(content, list):
-        raise client_error(f"{where}.content must be a string or a list of parts")
-    out = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "refusal":
-            continue
-        if kind != "text" or not isinstance(part.get("text"), str):
-            raise client_error(f"{where}.content[{j}]: only text parts are allowed here")
-        if part["text"]:
-            out.append(part["text"])
-    return out
-
-
-def _image(part: Mapping[str, Any], where: str, warnings: list[str]) -> dict[str, Any]:
+def _image(part: Mapping[str, Any], where: str, *, warnings: list[str]) -> dict[str, Any]:
     image = part.get("image_url")
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str):
@@ -158,23 +144,12 @@ def _image(part: Mapping[str, Any], where: str, warnings: list[str]) -> dict[str
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
-def _user_parts(content: Any, where: str, warnings: list[str]) -> list[dict[str, Any]]:
-    if not isinstance(content, list):
-        return [{"text": t} for t in _texts(content, where)]
-    parts: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "image_url":
-            parts.append(_image(part, f"{where}.content[{j}]", warnings))
-        elif kind == "text":
-            parts.extend({"text": t} for t in _texts([part], where))
-        else:
-            raise client_error(f"{where}.content[{j}]: part type {kind!r} is not supported on Gemini")
-    return parts
+def _text(part: Mapping[str, Any]) -> dict[str, Any]:
+    return {"text": part["text"]}
 
 
 def _model_parts(message: Mapping[str, Any], where: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"text": t} for t in _texts(message.get("content"), where)]
+    parts: list[dict[str, Any]] = [{"text": t} for t in texts(message.get("content"), where)]
     for k, call in enumerate(message.get("tool_calls") or []):
         name, args = call_arguments(call, f"{where}.tool_calls[{k}]")
         if not isinstance(name, str):
@@ -195,7 +170,7 @@ def _function_response(message: Mapping[str, Any], where: str, names: Mapping[st
             f"{where}: tool_call_id {message.get('tool_call_id')!r} matches no earlier tool call"
         )
     content = message.get("content")
-    text = content if isinstance(content, str) else "".join(_texts(content, where))
+    text = content if isinstance(content, str) else "".join(texts(content, where))
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -211,31 +186,20 @@ def _function_response(message: Mapping[str, Any], where: str, names: Mapping[st
 
 def to_contents(messages: Any, warnings: list[str]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     """OpenAI messages → (systemInstruction parts, Gemini contents with same-role neighbours merged)."""
-    if not isinstance(messages, list) or not messages:
-        raise client_error("messages must be a non-empty list")
     system: list[dict[str, str]] = []
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool-call id → function name, for the functionResponse parts
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        role = message.get("role") if isinstance(message, dict) else None
-        if role in ("system", "developer"):
-            system.extend({"text": t} for t in _texts(message.get("content"), where))
-            continue
-        if role == "user":
-            parts = _user_parts(message.get("content"), where, warnings)
+    image = partial(_image, warnings=warnings)
+    for where, role, message in conversation(messages, "Gemini", warnings):
+        if role == "system":
+            system.extend({"text": t} for t in texts(message.get("content"), where))
+        elif role == "user":
+            parts = user_parts(message.get("content"), where, "Gemini", text=_text, image=image)
+            add_turn(contents, "user", parts, "parts")
         elif role == "assistant":
-            role, parts = "model", _model_parts(message, where, names)
-        elif role == "tool":
-            role, parts = "user", [_function_response(message, where, names)]
+            add_turn(contents, "model", _model_parts(message, where, names), "parts")
         else:
-            raise client_error(f"{where}.role {role!r} is not supported on Gemini")
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+            add_turn(contents, "user", [_function_response(message, where, names)], "parts")
     return system, contents
 
 
@@ -263,7 +227,7 @@ def _tool_config(choice: Any) -> dict[str, Any] | None:
 
 def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    max_tokens = max_output_tokens(body)
     if max_tokens:
         config["maxOutputTokens"] = max_tokens
     for ours, theirs in (
@@ -275,9 +239,9 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if body.get(ours) is not None:
             config[theirs] = body[ours]
-    stop = body.get("stop")
+    stop = stop_sequences(body)
     if stop:
-        config["stopSequences"] = stop_sequences(stop)
+        config["stopSequences"] = stop
     n = body.get("n")
     if isinstance(n, int) and n > 1:
         config["candidateCount"] = n

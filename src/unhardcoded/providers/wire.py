@@ -5,7 +5,7 @@ provider error text. One definition each, so the adapters cannot drift apart. No
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -75,8 +75,16 @@ def clamped_temperature(body: Mapping[str, Any], provider: str, warnings: list[s
     return temperature
 
 
-def stop_sequences(stop: Any) -> list[str]:
-    return [stop] if isinstance(stop, str) else list(stop)
+def stop_sequences(body: Mapping[str, Any]) -> list[str]:
+    """`stop` (a string or a list) as a list without empty strings, which providers reject."""
+    stop = body.get("stop")
+    return [s for s in ([stop] if isinstance(stop, str) else stop or ()) if s]
+
+
+def max_output_tokens(body: Mapping[str, Any]) -> Any:
+    """`max_completion_tokens`, else the older `max_tokens`; None when neither is given."""
+    chosen = body.get("max_completion_tokens")
+    return body.get("max_tokens") if chosen is None else chosen
 
 
 def parse_data_url(url: str, where: str) -> tuple[str, str]:
@@ -86,6 +94,89 @@ def parse_data_url(url: str, where: str) -> tuple[str, str]:
     if encoding.lower() != "base64" or not mime or not data:
         raise client_error(f"{where}: only base64 data: URLs with a media type are supported")
     return mime.lower(), data
+
+
+def conversation(messages: Any, provider: str, warnings: list[str]) -> Iterator[tuple[str, str, Any]]:
+    """Each message as (where, role, message), role one of system/user/assistant/tool (`developer` is
+    `system`). Every provider has one top-level system field: a system message after the first turn is
+    moved there, with one warning."""
+    if not isinstance(messages, list) or not messages:
+        raise client_error("messages must be a non-empty list")
+    started = moved = False
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            if started and not moved:
+                moved = True
+                warnings.append("system messages after the first turn were moved into the top-level system")
+            yield where, "system", message
+        elif role in ("user", "assistant", "tool"):
+            started = True
+            yield where, role, message
+        else:
+            raise client_error(f"{where}.role {role!r} is not supported on {provider}")
+
+
+def add_turn(
+    turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]], key: str = "content"
+) -> None:
+    """Append a turn, merged into the previous one when it has the same role (providers want alternation)."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
+
+
+def text_parts(content: Any, where: str) -> list[Mapping[str, Any]]:
+    """The non-empty text parts of a message's content (a string is one part; a refusal part counts as the
+    text it holds). Any other part type raises client_error."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise client_error(f"{where}.content must be a string or a list of parts")
+    out: list[Mapping[str, Any]] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        text = part.get(kind) if kind in ("text", "refusal") else None
+        if kind not in ("text", "refusal") or not isinstance(text, str):
+            raise client_error(f"{where}.content[{j}]: only text parts are allowed here")
+        if text:
+            out.append(part if kind == "text" else {"type": "text", "text": text})
+    return out
+
+
+def texts(content: Any, where: str) -> list[str]:
+    return [part["text"] for part in text_parts(content, where)]
+
+
+def user_parts(
+    content: Any,
+    where: str,
+    provider: str,
+    *,
+    text: Callable[[Mapping[str, Any]], dict[str, Any]],
+    image: Callable[[Mapping[str, Any], str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A user message's content → the provider's blocks: text parts through `text`, image_url parts
+    through `image(part, where)`; any other part type is refused."""
+    if not isinstance(content, list):
+        return [text(part) for part in text_parts(content, where)]
+    out: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "image_url":
+            out.append(image(part, f"{where}.content[{j}]"))
+        elif kind == "text" and isinstance(part.get("text"), str):
+            if part["text"]:
+                out.append(text(part))
+        else:
+            raise client_error(f"{where}.content[{j}]: part type {kind!r} is not supported on {provider}")
+    return out
 
 
 def call_arguments(call: Any, where: str) -> tuple[Any, dict[str, Any]]:
