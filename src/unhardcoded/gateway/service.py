@@ -178,6 +178,7 @@ class Gateway:
             "deployments": len(self._catalog),
             "receipts_pending": self._store.stats.pending,
             "durability": self._store.durability,
+            "calls_in_flight": self._recorder.inflight,
         }
 
     def metrics_text(self) -> str:
