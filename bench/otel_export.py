@@ -2,7 +2,7 @@
 
 Exports N receipts (a fallback: one server span, two client spans, three rejection events) as fast as
 the loop goes, with time.perf_counter_ns around each call, against (a) a live OTLP/HTTP receiver on
-127.0.0.1 in another thread (the batch processor's worker sends while we export, as in production) and
+127.0.0.1 in another process (the batch processor's worker sends while we export, as in production) and
 (b) a collector that is down (connections refused). Also times the pure receipt → span plan step alone.
 Then waits for everything to arrive and reports what was delivered.
 
@@ -17,7 +17,8 @@ import copy
 import gc
 import json
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,6 @@ from typing import Any
 from unhardcoded.config import OtelConfig
 from unhardcoded.gateway.otel import OtelExporter
 from unhardcoded.gateway.otel.spans import plan_spans
-from unhardcoded.testing.otlp_receiver import OtlpReceiver
 
 REJECTIONS = {"quality-floor": 589, "eu-only": 621, "needs-tools": 0, "rt:no-key": 3}
 _ATTEMPT = {"ttft_ms": None, "error": None, "waited_s": None, "warnings": []}
@@ -123,18 +123,25 @@ def timed(fn: Callable[[dict[str, Any]], Any], items: list[dict[str, Any]]) -> d
     }
 
 
-class ReceiverThread:
+class ReceiverProcess:
+    """The OTLP receiver in its own process, as a collector would be: decoding must not share our GIL."""
+
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.receiver = OtlpReceiver()
-        self.url = asyncio.run_coroutine_threadsafe(self.receiver.start(), self.loop).result()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "unhardcoded.testing.otlp_receiver", "--port", str(port), "--quiet"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "OTLP/HTTP receiver at URL" once it listens
+        self.url = line.rsplit(" ", 1)[-1].strip()
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.receiver.stop(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def run(exporter: OtelExporter, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -159,11 +166,10 @@ def main() -> None:
 
     results["plan_only"] = timed(lambda r: plan_spans(r, REJECTIONS), items)
 
-    rt = ReceiverThread()
-    live = OtelExporter(OtelConfig(endpoint=rt.url), max_queue_size=4 * 3 * args.n)
+    rp = ReceiverProcess()
+    live = OtelExporter(OtelConfig(endpoint=rp.url), max_queue_size=4 * 3 * args.n)
     results["live_collector"] = run(live, items)
-    results["live_collector"]["spans_received"] = len(rt.receiver.spans)
-    rt.stop()
+    rp.stop()
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,7 +3,7 @@
 For tests of the OpenTelemetry export and for a look by hand (needs the `otel` extra, which brings
 `opentelemetry-proto`):
 
-    python -m unhardcoded.testing.otlp_receiver --port 4318     # prints one line per span received
+    python -m unhardcoded.testing.otlp_receiver --port 4318 [--quiet]   # prints one line per span received
 
 `status` set to anything but 200 makes it refuse exports with that status (a collector in trouble).
 """
@@ -191,8 +191,8 @@ def _print(s: ReceivedSpan) -> None:
     print(f"{s.trace_id} {s.span_id} <- {parent} {s.kind:6} {ms:8.1f} ms {s.name} {s.status}", flush=True)
 
 
-async def _serve(port: int) -> None:
-    receiver = OtlpReceiver(on_span=_print)
+async def _serve(port: int, quiet: bool) -> None:
+    receiver = OtlpReceiver(on_span=None if quiet else _print)
     url = await receiver.start(port=port)
     print(f"OTLP/HTTP receiver at {url}", flush=True)
     try:
@@ -204,9 +204,10 @@ async def _serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=4318)
+    parser.add_argument("--quiet", action="store_true", help="decode and count, print nothing per span")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+        asyncio.run(_serve(args.port, args.quiet))
 
 
 if __name__ == "__main__":
