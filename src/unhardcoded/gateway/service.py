@@ -43,6 +43,8 @@ _DRY_RUN_REQUEST = {"model": "auto", "messages": [{"role": "user", "content": "H
 
 
 class Gateway:
+    """One per process: chat (streaming or not), dry runs, and reads of the catalog and the receipts."""
+
     def __init__(
         self,
         settings: Settings,
