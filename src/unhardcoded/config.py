@@ -149,6 +149,8 @@ class OtelConfig(BaseModel):
 
 
 class Settings(BaseModel):
+    """The whole config file (`unhardcoded.yaml`): providers, catalog overlay, policies, store, durability."""
+
     model_config = ConfigDict(extra="forbid")
 
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -197,6 +199,7 @@ def load_settings(path: str | Path | None = None, *, env: Mapping[str, str] | No
 
 
 def parse_settings(doc: Any, *, source: str = "config") -> Settings:
+    """Validate a config document (a mapping, as read from YAML); ConfigError names the bad key."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: the config must be a mapping")
     try:
