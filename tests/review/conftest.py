@@ -4,8 +4,10 @@ review tests: one module-scoped history of every kind of call, and helpers to re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import yaml
 
 from tests.e2e.harness import DEPLOYMENTS, Harness
 from unhardcoded.catalog.load import build_catalog
@@ -127,3 +131,30 @@ def load_json(text: str) -> Any:
 @pytest.fixture
 def tmp_history(tmp_path: Path) -> Iterator[History]:
     yield make_history(tmp_path)
+
+
+def tamper(db: Any, request_id: str, change: Any) -> str:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        (digest,) = conn.execute(
+            "SELECT decision_hash FROM receipts WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        (blob,) = conn.execute("SELECT blob FROM decisions WHERE hash = ?", (digest,)).fetchone()
+        doc = orjson.loads(blob)
+        change(doc)
+        conn.execute("UPDATE decisions SET blob = ? WHERE hash = ?", (orjson.dumps(doc), digest))
+        conn.commit()
+    return str(digest)
+
+
+def write_config(path: Path, store: Path, deployments: list[dict[str, Any]]) -> Path:
+    cfg = {
+        "providers": {
+            p: {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_env": f"{p.upper()}_KEY"}
+            for p in ("alpha", "beta", "gamma")
+        },
+        "catalog": {"bundled": False, "deployments": deployments},
+        "default_baseline": "beta/top",
+        "store": f"sqlite:///{store}",
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path

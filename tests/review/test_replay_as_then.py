@@ -3,13 +3,9 @@ loud mismatch naming the first differing candidate (exit 4)."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from typing import Any
 
-import orjson
-
-from tests.review.conftest import History, catalog_with, cli, load_json, run_async, with_store
+from tests.review.conftest import History, catalog_with, cli, load_json, run_async, tamper, with_store
 from unhardcoded.review.replay import Replayer, replay
 
 
@@ -61,19 +57,6 @@ def test_as_then_rebuilds_from_the_stored_catalog_not_todays(history: History) -
     assert r["now"]["catalog_now"] == now.version != r["now"]["catalog_then"]
 
 
-def _tamper(db: Any, request_id: str, change: Any) -> str:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        (digest,) = conn.execute(
-            "SELECT decision_hash FROM receipts WHERE request_id = ?", (request_id,)
-        ).fetchone()
-        (blob,) = conn.execute("SELECT blob FROM decisions WHERE hash = ?", (digest,)).fetchone()
-        doc = orjson.loads(blob)
-        change(doc)
-        conn.execute("UPDATE decisions SET blob = ? WHERE hash = ?", (orjson.dumps(doc), digest))
-        conn.commit()
-    return str(digest)
-
-
 def test_an_altered_stored_decision_is_a_mismatch_naming_the_first_differing_candidate(
     tmp_history: History,
 ) -> None:
@@ -83,7 +66,7 @@ def test_an_altered_stored_decision_is_a_mismatch_naming_the_first_differing_can
         beta = next(c for c in doc["candidates"] if c["deployment"] == "beta/mid2")
         beta["rank_values"]["est_cost_usd"] = 0.0  # a quiet edit to one candidate
 
-    _tamper(tmp_history.db, rid, flip)
+    tamper(tmp_history.db, rid, flip)
     res = run_async(with_store(tmp_history.url, lambda s: replay(s, request_id=rid, catalog_now=None)))
     v = res["receipts"][0]["as_then"]
     assert not res["identical"] and res["mismatches"] == 1
@@ -101,7 +84,7 @@ def test_an_altered_stored_decision_is_a_mismatch_naming_the_first_differing_can
 
 def test_an_altered_plan_is_a_mismatch_too(tmp_history: History) -> None:
     rid = tmp_history.ids["named"]
-    _tamper(tmp_history.db, rid, lambda doc: doc["plan"].reverse())
+    tamper(tmp_history.db, rid, lambda doc: doc["plan"].reverse())
     out = cli("replay", rid, "--store", str(tmp_history.db), "--json")
     assert out.returncode == 4
     assert load_json(out.stdout)["receipts"][0]["as_then"]["first_difference"]["where"] == "plan"

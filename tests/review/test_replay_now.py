@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.e2e.harness import DEPLOYMENTS, dep
-from tests.review.conftest import History, catalog_with, cli, load_json, run_async, with_store
+from tests.review.conftest import History, catalog_with, cli, load_json, run_async, with_store, write_config
 from unhardcoded.catalog.model import Catalog
 from unhardcoded.review.replay import Replayer
 
@@ -155,20 +153,6 @@ def test_a_deployment_added_for_a_provider_without_a_key_then_stays_without_one(
     assert d["same_winner"]
 
 
-def write_config(path: Path, store: Path, deployments: list[dict[str, Any]]) -> Path:
-    cfg = {
-        "providers": {
-            p: {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key_env": f"{p.upper()}_KEY"}
-            for p in ("alpha", "beta", "gamma")
-        },
-        "catalog": {"bundled": False, "deployments": deployments},
-        "default_baseline": "beta/top",
-        "store": f"sqlite:///{store}",
-    }
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_cli_now_diff_human_and_json(history: History, tmp_path: Path) -> None:
     deps = [
         {
@@ -182,8 +166,8 @@ def test_cli_now_diff_human_and_json(history: History, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "new winner: alpha/mid → beta/mid2" in out.stdout
     assert (
-        "changed  beta/mid2 planned #2 → winner: price_input_per_mtok 0.4 → 0.1; price_output_per_mtok 0.8 → 0.2"
-        in out.stdout
+        "changed  beta/mid2 planned #2 → winner: price_input_per_mtok 0.4 → 0.1; "
+        "price_output_per_mtok 0.8 → 0.2" in out.stdout
     )
     js = load_json(cli("replay", history.ids["inline"], "--config", str(cfg), "--json").stdout)
     assert js["receipts"][0]["now"]["winner_now"] == "beta/mid2"

@@ -68,9 +68,20 @@ def _value(d: Decision, i: int, name: str) -> Any:
     return sorted(v) if isinstance(v, list | tuple | frozenset | set) else v
 
 
-def _rule_changes(then: Decision, i: int, now: Decision, j: int) -> list[dict[str, Any]]:
-    failed_then = {f.rule_id: f for f in then.failures(i)}
-    failed_now = {f.rule_id: f for f in now.failures(j)}
+def failed_rules(d: Decision) -> list[tuple[str, ...]]:
+    """Per candidate, the ids of the rules it failed, in rule order: one pass over the failures."""
+    out: list[list[str]] = [[] for _ in range(len(d.catalog))]
+    for r, fails in zip(d.rules, d.failed, strict=True):
+        for i in fails:
+            out[i].append(r.id)
+    return [tuple(x) for x in out]
+
+
+def _rule_changes(
+    then: Decision, i: int, failed_then: tuple[str, ...], now: Decision, j: int, failed_now: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    if failed_then == failed_now:
+        return []
     rules: dict[str, tuple[Rule | None, Rule | None]] = {}
     for r in then.rules:
         rules[r.id] = (r, None)
@@ -106,18 +117,21 @@ def diff_decisions(then: Decision, now: Decision) -> dict[str, Any]:
     """The decision now against the decision then: winners, changed fates, added and gone, costs."""
     pos_then = {i: p for p, i in enumerate(then.ranked)}
     pos_now = {i: p for p, i in enumerate(now.ranked)}
+    fails_then = failed_rules(then)
+    fails_now = fails_then if now is then else failed_rules(now)
+    same = now is then  # the same inputs gave the very same decision (memoised): nothing can differ
     fields = relevant_fields(then)
     fields += [n for n in relevant_fields(now) if n not in fields]
     changed: list[dict[str, Any]] = []
     gone: list[dict[str, Any]] = []
-    for i, dep_id in enumerate(then.catalog.ids):
+    for i, dep_id in enumerate(() if same else then.catalog.ids):
         j = now.catalog.index(dep_id)
         f_then = fate(then, i, pos_then)
         if j is None:
             gone.append({"deployment": dep_id, "then": f_then})
             continue
         f_now = fate(now, j, pos_now)
-        rules = _rule_changes(then, i, now, j)
+        rules = _rule_changes(then, i, fails_then[i], now, j, fails_now[j])
         # A new place in the attempt plan is a new fate (the fallback order); a passer's rank alone is not.
         replanned = f_then == f_now == "planned" and pos_then.get(i) != pos_now.get(j)
         if f_then == f_now and not rules and not replanned:
@@ -143,9 +157,9 @@ def diff_decisions(then: Decision, now: Decision) -> dict[str, Any]:
             "deployment": dep_id,
             "now": fate(now, j, pos_now),
             "rank_now": None if j not in pos_now else pos_now[j] + 1,
-            "rejected_by": [f.rule_id for f in now.failures(j)],
+            "rejected_by": list(fails_now[j]),
         }
-        for j, dep_id in enumerate(now.catalog.ids)
+        for j, dep_id in enumerate(() if same else now.catalog.ids)
         if then.catalog.index(dep_id) is None
     ]
     w_then = then.plan[0] if then.plan else None

@@ -16,6 +16,7 @@ from unhardcoded.catalog.model import Catalog
 from unhardcoded.errors import PolicyError, UserError
 from unhardcoded.policy.decision import Decision, RuntimeState
 from unhardcoded.policy.memo import DecisionMemo
+from unhardcoded.policy.model import Policy
 from unhardcoded.review.diff import diff_decisions, first_difference
 from unhardcoded.review.rebuild import (
     ReplayInputError,
@@ -54,6 +55,8 @@ class Replayer:
         self.live = live
         self.memo = DecisionMemo(memo_size)
         self._catalogs: dict[str, Catalog] = {}
+        # Parsed policies by (canonical JSON, name, catalog version): a period replays one policy many times.
+        self._policies: dict[tuple[bytes, str | None, str], Policy] = {}
         if catalog_now is not None:
             self._catalogs[catalog_now.version] = catalog_now
 
@@ -66,6 +69,16 @@ class Replayer:
             cat = self._catalogs[version] = catalog_from_blob(blob, version)
         return cat
 
+    def policy(self, stored: Mapping[str, Any], catalog: Catalog) -> Policy:
+        pol = stored.get("policy") or {}
+        key = (orjson.dumps(pol.get("canonical")), pol.get("name"), catalog.version)
+        p = self._policies.get(key)
+        if p is None:
+            p = self._policies[key] = stored_policy(stored, catalog.fields)
+            if len(self._policies) > 1024:
+                self._policies.clear()
+        return p
+
     async def as_then(self, receipt: Mapping[str, Any]) -> tuple[Decision | None, dict[str, Any]]:
         """The decision rebuilt from the receipt, and the verdict: identical, or the first difference."""
         stored = receipt.get("decision")
@@ -77,7 +90,7 @@ class Replayer:
         out["stored_hash"] = hashlib.sha256(orjson.dumps(stored)).hexdigest()
         try:
             catalog = await self.catalog(str(stored.get("catalog_version") or receipt.get("catalog_version")))
-            policy = stored_policy(stored, catalog.fields)
+            policy = self.policy(stored, catalog)
             decision = self.memo.decide(
                 policy, catalog, stored_features(stored), stored_runtime(stored).state()
             )
@@ -99,7 +112,7 @@ class Replayer:
         if self.catalog_now is None:
             return {"error": "no catalog for now (give --config, or replay through the server)"}
         try:
-            policy = stored_policy(stored, self.catalog_now.fields)
+            policy = self.policy(stored, self.catalog_now)
         except (ReplayInputError, PolicyError) as e:
             return {"error": f"the policy does not apply to today's catalog: {getattr(e, 'message', e)}"}
         runtime = self.live if self.live is not None else stored_runtime(stored).state(self.catalog_now)
