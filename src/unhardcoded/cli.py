@@ -12,6 +12,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from unhardcoded.cli_review import register as register_review_commands
 from unhardcoded.config import load_settings
 from unhardcoded.errors import ConfigError, PolicyError, RequestError, UserError
 
@@ -59,23 +60,23 @@ def rank(
     ] = False,
 ) -> None:
     """Dry run: decide which deployment a call would go to, and why every other one lost. No inference."""
-    from unhardcoded.cli_render import render_decision
-    from unhardcoded.gateway.routing import Router
+    from unhardcoded.cli_render import make_console, render_decision
+    from unhardcoded.gateway.policies import Policies
 
     try:
         settings = load_settings(config)
-        router = Router(settings)
+        policies = Policies(settings)
         body: dict[str, Any] = {"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}
         if request is not None:
             doc = _load_doc(request, "--request")
             if not isinstance(doc, dict):
                 raise RequestError("--request: expected a chat-completions JSON object")
             body = doc
-        if policy in router.policies:
-            pol = router.named(policy)
+        if policy in policies.stored:
+            pol = policies.named(policy)
         else:
-            pol = router.parse(_load_doc(policy, "--policy"))
-        decision = router.decide(pol, router.features(body))
+            pol = policies.parse(_load_doc(policy, "--policy"))
+        decision = policies.decide(pol, policies.features(body))
     except PolicyError as e:
         _fail(e, 2)
         return
@@ -85,35 +86,35 @@ def rank(
     if as_json:
         sys.stdout.write(orjson.dumps(decision.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        render_decision(Console(), decision, brief=brief)
+        render_decision(make_console(), decision, brief=brief)
     raise typer.Exit(0 if decision.plan else 3)
 
 
 @app.command()
 def fields(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every catalog field: type, unit, description, source and the ops it takes."""
-    from unhardcoded.cli_render import render_fields
-    from unhardcoded.gateway.routing import Router
+    from unhardcoded.cli_render import make_console, render_fields
+    from unhardcoded.gateway.policies import Policies
 
-    router = Router(load_settings(config))
-    items = [f.to_dict() for f in router.catalog.fields]
+    policies = Policies(load_settings(config))
+    items = [f.to_dict() for f in policies.catalog.fields]
     if as_json:
         sys.stdout.write(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        render_fields(Console(), items)
+        render_fields(make_console(), items)
 
 
 @app.command()
 def catalog(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """The effective catalog (bundled + overlay) and its catalog_version."""
-    from unhardcoded.cli_render import render_catalog
-    from unhardcoded.gateway.routing import Router
+    from unhardcoded.cli_render import make_console, render_catalog
+    from unhardcoded.gateway.policies import Policies
 
-    router = Router(load_settings(config))
+    policies = Policies(load_settings(config))
     if as_json:
-        sys.stdout.write(orjson.dumps(router.catalog.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(orjson.dumps(policies.catalog.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        render_catalog(Console(), router.catalog)
+        render_catalog(make_console(), policies.catalog)
 
 
 @app.command()
@@ -158,6 +159,9 @@ def demo(
     from unhardcoded.demo import run_demo
 
     raise typer.Exit(run_demo(port=port, keep=keep))
+
+
+register_review_commands(app)
 
 
 def main() -> None:
