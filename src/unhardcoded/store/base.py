@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Protocol, get_type_hints
 
 import orjson
 
@@ -19,31 +20,6 @@ from unhardcoded.errors import UnhardcodedError
 STATUSES = ("started", "ok", "error", "partial", "no_route")
 DURABILITIES = ("strict", "fast")
 
-RECEIPT_COLUMNS = (
-    "request_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "workflow_id",
-    "workflow_node",
-    "tenant",
-    "workload",
-    "status",
-    "created_at",
-    "finished_at",
-    "deployment",
-    "fingerprint",
-    "policy_sha256",
-    "catalog_version",
-    "decision_hash",
-    "cost_usd",
-    "baseline_cost_usd",
-    "savings_usd",
-    "latency_ms",
-    "body",
-)
-SUMMARY_COLUMNS = RECEIPT_COLUMNS[:-1]
-
 log = logging.getLogger("unhardcoded.store")
 
 
@@ -51,8 +27,11 @@ log = logging.getLogger("unhardcoded.store")
 class ReceiptRecord:
     """One receipt as stored: indexed columns, the decision by content hash, and the rest as opaque bytes.
 
-    A second write with the same `request_id` replaces the row (`started` -> final). `decision_blob` may be
-    None when `ReceiptStore.known_decision(decision_hash)` said the writer already has it.
+    The one definition of the `receipts` row: every field but `decision_blob` (which goes to `decisions`)
+    is a column, in this order; RECEIPT_COLUMNS, the SQL and `params()` derive from it, and a test checks
+    the migrated tables against it. A second write with the same `request_id` replaces the row (`started`
+    -> final). `decision_blob` may be None when `ReceiptStore.known_decision(decision_hash)` said the
+    writer already has it.
     """
 
     request_id: str
@@ -79,30 +58,17 @@ class ReceiptRecord:
     body: bytes
 
     def params(self) -> tuple[Any, ...]:
-        """The values in RECEIPT_COLUMNS order (the decision blob goes to its own table)."""
-        return (
-            self.request_id,
-            self.trace_id,
-            self.span_id,
-            self.parent_span_id,
-            self.workflow_id,
-            self.workflow_node,
-            self.tenant,
-            self.workload,
-            self.status,
-            self.created_at,
-            self.finished_at,
-            self.deployment,
-            self.fingerprint,
-            self.policy_sha256,
-            self.catalog_version,
-            self.decision_hash,
-            self.cost_usd,
-            self.baseline_cost_usd,
-            self.savings_usd,
-            self.latency_ms,
-            self.body,
-        )
+        """The values in RECEIPT_COLUMNS order."""
+        values: tuple[Any, ...] = _ROW(self)
+        return values
+
+
+_NOT_COLUMNS = ("decision_blob",)  # stored once per hash in `decisions`, not on the receipt row
+_HINTS = get_type_hints(ReceiptRecord)
+RECEIPT_COLUMNS = tuple(f.name for f in fields(ReceiptRecord) if f.name not in _NOT_COLUMNS)
+BLOB_COLUMNS = tuple(c for c in RECEIPT_COLUMNS if _HINTS[c] is bytes)  # bound as binary by PostgreSQL
+SUMMARY_COLUMNS = tuple(c for c in RECEIPT_COLUMNS if c not in BLOB_COLUMNS)  # what search returns
+_ROW = operator.attrgetter(*RECEIPT_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -304,8 +270,8 @@ def write_error(record: ReceiptRecord, exc: BaseException) -> StoreWriteError:
 
 def upsert_receipt_sql(ph: str, blob_ph: str) -> str:
     cols = ", ".join(RECEIPT_COLUMNS)
-    values = ", ".join([ph] * (len(RECEIPT_COLUMNS) - 1) + [blob_ph])
-    sets = ", ".join(f"{c} = excluded.{c}" for c in RECEIPT_COLUMNS[1:])
+    values = ", ".join(blob_ph if c in BLOB_COLUMNS else ph for c in RECEIPT_COLUMNS)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in RECEIPT_COLUMNS if c != "request_id")
     return f"INSERT INTO receipts ({cols}) VALUES ({values}) ON CONFLICT (request_id) DO UPDATE SET {sets}"
 
 

@@ -10,37 +10,20 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 from unhardcoded.store.base import (
-    DecisionCache,
     Item,
     ReceiptRecord,
-    StoreClosedError,
-    StoreError,
-    StoreStats,
-    StoreWriteError,
-    check_durability,
     check_record,
-    decision_rows,
-    decisions_sql,
-    expand,
-    expand_trace,
-    get_sql,
-    insert_catalog_sql,
     insert_decision_sql,
-    search_sql,
     settle,
-    summaries,
-    trace_sql,
-    unknown_decision,
-    unresolved_hashes,
     upsert_receipt_sql,
     write_error,
 )
+from unhardcoded.store.group_commit import CommitPlan, GroupCommitStore, flush_steps, gather, run_steps
 from unhardcoded.store.migrations import migrate_sqlite
 
 T = TypeVar("T")
@@ -53,8 +36,11 @@ INSERT_DECISION = insert_decision_sql("?", "?")
 CHECKPOINT_EVERY = 64  # records between WAL checkpoints (each commit appends ~8 pages of 8 KB)
 
 
-class SqliteStore:
+class SqliteStore(GroupCommitStore):
     """A `ReceiptStore` in one SQLite file. Open it with `await store.open()` (or `async with`)."""
+
+    placeholder = "?"
+    blob_placeholder = "?"
 
     def __init__(
         self,
@@ -66,18 +52,17 @@ class SqliteStore:
         max_pending: int = 10_000,
     ) -> None:
         self.path = Path(path)
-        self.durability = check_durability(durability)
-        self.stats = StoreStats()
-        self.busy_timeout_s = busy_timeout_s
-        self.max_batch = max_batch
-        self.max_pending = max_pending  # beyond this, fast writes wait like strict ones rather than pile up
-        self._state = "new"
+        super().__init__(
+            f"receipt store {self.path}",
+            durability=durability,
+            busy_timeout_s=busy_timeout_s,
+            max_batch=max_batch,
+            max_pending=max_pending,
+        )
         # Records written during one turn of the event loop go to the writer as one list: one queue
         # operation and at most one writer wake-up per turn, however many calls finished in it.
         self._queue: queue.SimpleQueue[list[Item] | None] = queue.SimpleQueue()
         self._outbox: list[Item] = []
-        self._known = DecisionCache()  # event-loop thread only
-        self._stored = DecisionCache()  # writer thread only: hashes it committed
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: sqlite3.Connection | None = None
@@ -87,15 +72,6 @@ class SqliteStore:
         self._commit_lock = threading.Lock()
         self._since_checkpoint = 0  # records committed since the writer last checkpointed
         self._inline: sqlite3.Connection | None = None
-
-    async def __aenter__(self) -> SqliteStore:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     def _connect(self) -> sqlite3.Connection:
         # timeout= is SQLite's busy_timeout: other processes' writers hold the lock for a batch at a time.
@@ -142,9 +118,7 @@ class SqliteStore:
         conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
-    async def open(self) -> None:
-        if self._state != "new":
-            raise StoreError(f"store {self.path} was already opened")
+    async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._writer = await asyncio.to_thread(self._open_writer)
         self._inline = await asyncio.to_thread(self._connect_inline)
@@ -152,19 +126,15 @@ class SqliteStore:
             target=self._run, name=f"receipts-writer:{self.path.name}", daemon=True
         )
         self._thread.start()
-        self._state = "open"
 
-    async def close(self) -> None:
-        if self._state != "open":
-            self._state = "closed"
-            return
-        self._state = "closed"
+    async def _stop_writer(self) -> None:
         self._handoff()
         self._queue.put(None)
         assert self._thread is not None
         await asyncio.to_thread(self._thread.join)
         await asyncio.sleep(0)  # let the writer's last settle callback run
-        self.stats.lost_on_close = self.stats.pending
+
+    async def _disconnect(self) -> None:
         if self._inline is not None:
             self._inline.close()
         while True:
@@ -173,16 +143,9 @@ class SqliteStore:
             except queue.Empty:
                 break
 
-    def known_decision(self, decision_hash: str) -> bool:
-        return decision_hash in self._known
-
     async def write(self, record: ReceiptRecord, *, alone: bool = False) -> None:
-        if self._state != "open":
-            raise StoreClosedError(f"receipt store {self.path} is not open")
+        wait = self._accept(record)
         assert self._loop is not None
-        if record.decision_blob is not None and record.decision_hash is not None:
-            self._known.add(record.decision_hash)
-        wait = self.durability == "strict" or self.stats.pending >= self.max_pending
         if wait and alone and not self._outbox and self._queue.empty() and self._commit_inline(record):
             return
         future = self._loop.create_future() if wait else None
@@ -239,16 +202,7 @@ class SqliteStore:
                 first = self._queue.get()
                 if first is None:
                     break
-                batch = list(first)
-                while len(batch) < self.max_batch:
-                    try:
-                        items = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if items is None:
-                        stop = True
-                        break
-                    batch.extend(items)
+                batch, stop = gather(first, self._queue.get_nowait, queue.Empty, self.max_batch)
                 if batch:
                     with self._commit_lock:
                         self._flush(self._writer, batch)
@@ -264,60 +218,34 @@ class SqliteStore:
             self._writer.close()
 
     def _flush(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
-        """Commit a group; if it fails on one record's data, retry one by one so only that record fails."""
-        records = [record for record, _ in batch]
-        errors: list[StoreWriteError | None] = [check_record(r, self._stored) for r in records]
-        good = [i for i, e in enumerate(errors) if e is None]
-        try:
-            self._commit(conn, [records[i] for i in good])
-        except Exception as exc:
-            if isinstance(exc, sqlite3.OperationalError) or len(good) == 1:
-                for i in good:
-                    errors[i] = write_error(records[i], exc)
-            else:
-                for i in good:
-                    try:
-                        self._commit(conn, [records[i]])
-                    except Exception as one:
-                        errors[i] = write_error(records[i], one)
-        failed = sum(e is not None for e in errors)
-        self.stats.failed += failed
-        self.stats.committed += len(batch) - failed
-        self.stats.batches += 1
+        # OperationalError (locked, disk full, I/O) is the database's state, not one record's data.
+        steps = flush_steps([r for r, _ in batch], self._stored, sqlite3.OperationalError)
+        errors = run_steps(steps, lambda records: self._commit(conn, records))
+        self._count(batch, errors)
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
             self._loop.call_soon_threadsafe(settle, batch, errors, self._known)
 
     def _commit(self, conn: sqlite3.Connection, records: list[ReceiptRecord]) -> None:
-        if not records:
-            return
-        decisions = decision_rows(records, self._stored)
-        unresolved = unresolved_hashes(records, decisions, self._stored)
+        plan = CommitPlan.of(records, self._stored)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if decisions:
-                conn.executemany(INSERT_DECISION, decisions)
+            if plan.decisions:
+                conn.executemany(INSERT_DECISION, plan.decisions)
             found = []
-            if unresolved:
-                found = [
-                    row[0]
-                    for row in conn.execute(decisions_sql("?", len(unresolved), blobs=False), unresolved)
-                ]
-                if len(found) < len(unresolved):
-                    raise unknown_decision(sorted(set(unresolved) - set(found)))
-            conn.executemany(UPSERT, [r.params() for r in records])
+            if plan.unresolved:
+                found = plan.check(row[0] for row in conn.execute(plan.lookup_sql("?"), plan.unresolved))
+            conn.executemany(UPSERT, plan.rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
-        for digest in [d for d, _ in decisions] + found:
-            self._stored.add(digest)
+        plan.committed(self._stored, found)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._state != "open":
-            raise StoreClosedError(f"receipt store {self.path} is not open")
+        self._check_open()
         return await asyncio.to_thread(self._with_reader, fn)
 
     def _with_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -333,53 +261,8 @@ class SqliteStore:
             else:
                 conn.close()
 
-    async def put_catalog(self, version: str, blob: bytes) -> None:
-        sql = insert_catalog_sql("?", "?")
-        await self._read(lambda c: c.execute(sql, (version, blob, time.time())))
+    async def _fetch(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return await self._read(lambda c: c.execute(query, params).fetchall())
 
-    async def get_catalog(self, version: str) -> bytes | None:
-        def query(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute("SELECT blob FROM catalogs WHERE version = ?", (version,)).fetchone()
-            return None if row is None else bytes(row[0])
-
-        return await self._read(query)
-
-    async def get(self, request_id: str) -> dict[str, Any] | None:
-        def query(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            row = conn.execute(get_sql("?"), (request_id,)).fetchone()
-            return None if row is None else expand(row[0], row[1])
-
-        return await self._read(query)
-
-    async def trace(self, trace_id: str) -> list[dict[str, Any]]:
-        def query(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            rows = conn.execute(trace_sql("?"), (trace_id,)).fetchall()
-            hashes = sorted({h for _, h in rows if h is not None})
-            blobs = dict(conn.execute(decisions_sql("?", len(hashes)), hashes).fetchall()) if hashes else {}
-            return expand_trace(rows, blobs)
-
-        return await self._read(query)
-
-    async def search(
-        self,
-        *,
-        workload: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        deployment: str | None = None,
-        fingerprint: str | None = None,
-        tenant: str | None = None,
-        status: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        filters = {
-            "workload": workload,
-            "since": since,
-            "until": until,
-            "deployment": deployment,
-            "fingerprint": fingerprint,
-            "tenant": tenant,
-            "status": status,
-        }
-        sql, params = search_sql("?", filters, limit)
-        return await self._read(lambda c: summaries(c.execute(sql, params).fetchall()))
+    async def _execute(self, query: str, params: Sequence[Any]) -> None:
+        await self._read(lambda c: c.execute(query, params))

@@ -1,0 +1,287 @@
+"""Group commit, shared by both stores: batching queued writes, planning one transaction (decision rows,
+receipt rows), retrying a failed group record by record, counting and settling the callers, and the read
+side both stores answer the same way. The stores keep only their driver calls.
+
+The retry logic is a generator (`flush_steps`) so the SQLite writer thread and the PostgreSQL writer task
+run the same decisions, one synchronously and one with await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from unhardcoded.store.base import (
+    DecisionCache,
+    Item,
+    ReceiptRecord,
+    StoreClosedError,
+    StoreError,
+    StoreStats,
+    StoreWriteError,
+    check_durability,
+    check_record,
+    decision_rows,
+    decisions_sql,
+    expand,
+    expand_trace,
+    get_sql,
+    insert_catalog_sql,
+    search_sql,
+    summaries,
+    trace_sql,
+    unknown_decision,
+    unresolved_hashes,
+    write_error,
+)
+
+Errors = list[StoreWriteError | None]
+# Yields the records to commit in one transaction, receives what that commit raised (None: committed),
+# returns each record's error.
+FlushSteps = Generator[list[ReceiptRecord], Exception | None, Errors]
+
+
+def flush_steps(
+    records: Sequence[ReceiptRecord], stored: DecisionCache, connection_error: type[Exception]
+) -> FlushSteps:
+    """One batch's commits. The records that pass `check_record` go in one transaction; if it fails on a
+    `connection_error` (or holds one record) they all fail with it, otherwise each is retried alone so only
+    the record whose data is bad fails."""
+    errors: Errors = [check_record(r, stored) for r in records]
+    good = [i for i, e in enumerate(errors) if e is None]
+    if not good:
+        return errors
+    failure = yield [records[i] for i in good]
+    if failure is None:
+        return errors
+    if isinstance(failure, connection_error) or len(good) == 1:
+        for i in good:
+            errors[i] = write_error(records[i], failure)
+        return errors
+    for i in good:
+        one = yield [records[i]]
+        if one is not None:
+            errors[i] = write_error(records[i], one)
+    return errors
+
+
+def run_steps(steps: FlushSteps, commit: Callable[[list[ReceiptRecord]], None]) -> Errors:
+    """Drive `flush_steps` with a blocking commit (the SQLite writer thread)."""
+    try:
+        records = next(steps)
+        while True:
+            try:
+                commit(records)
+                failure = None
+            except Exception as exc:
+                failure = exc
+            records = steps.send(failure)
+    except StopIteration as done:
+        errors: Errors = done.value
+        return errors
+
+
+async def run_steps_async(
+    steps: FlushSteps, commit: Callable[[list[ReceiptRecord]], Awaitable[None]]
+) -> Errors:
+    """Drive `flush_steps` with an awaitable commit (the PostgreSQL writer task)."""
+    try:
+        records = next(steps)
+        while True:
+            try:
+                await commit(records)
+                failure = None
+            except Exception as exc:
+                failure = exc
+            records = steps.send(failure)
+    except StopIteration as done:
+        errors: Errors = done.value
+        return errors
+
+
+def gather(
+    first: list[Item], take: Callable[[], list[Item] | None], empty: type[Exception], max_batch: int
+) -> tuple[list[Item], bool]:
+    """A batch: `first`, then what is already queued (`take()` until it raises `empty`), up to `max_batch`
+    records. True when the stop marker (None) was taken: the writer ends after this batch."""
+    batch = list(first)
+    while len(batch) < max_batch:
+        try:
+            items = take()
+        except empty:
+            break
+        if items is None:
+            return batch, True
+        batch.extend(items)
+    return batch, False
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPlan:
+    """What one transaction writes: the new decision rows, the hashes to look up because no blob vouches for
+    them, and the receipt rows."""
+
+    decisions: list[tuple[str, bytes]]
+    unresolved: list[str]
+    rows: list[tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, records: Sequence[ReceiptRecord], stored: DecisionCache) -> CommitPlan:
+        decisions = decision_rows(records, stored)
+        unresolved = unresolved_hashes(records, decisions, stored)
+        return cls(decisions, unresolved, [r.params() for r in records])
+
+    def lookup_sql(self, ph: str) -> str:
+        return decisions_sql(ph, len(self.unresolved), blobs=False)
+
+    def check(self, found: Iterable[str]) -> list[str]:
+        """Raise UnknownDecisionError (the transaction rolls back) unless every unresolved hash was found."""
+        have = list(found)
+        if len(have) < len(self.unresolved):
+            raise unknown_decision(sorted(set(self.unresolved) - set(have)))
+        return have
+
+    def committed(self, stored: DecisionCache, found: Iterable[str]) -> None:
+        """After COMMIT: the writer knows these decisions are in the table."""
+        for digest in [d for d, _ in self.decisions] + list(found):
+            stored.add(digest)
+
+
+class GroupCommitStore:
+    """The `ReceiptStore` surface both backends share. A subclass sets `placeholder` / `blob_placeholder`
+    (its driver's parameter markers) and implements `write` and the driver calls (`_start`, `_stop_writer`,
+    `_disconnect`, `_fetch`, `_execute`)."""
+
+    placeholder: ClassVar[str]
+    blob_placeholder: ClassVar[str]
+
+    def __init__(
+        self, name: str, *, durability: str, busy_timeout_s: float, max_batch: int, max_pending: int
+    ) -> None:
+        self.name = name  # for messages: "receipt store /path/r.db", "the PostgreSQL receipt store"
+        self.durability = check_durability(durability)
+        self.stats = StoreStats()
+        self.busy_timeout_s = busy_timeout_s
+        self.max_batch = max_batch
+        self.max_pending = max_pending  # beyond this, fast writes wait like strict ones rather than pile up
+        self._state = "new"
+        self._known = DecisionCache()  # event-loop side: decisions some accepted write carries
+        self._stored = DecisionCache()  # writer side: decisions it committed
+
+    async def open(self) -> None:
+        """Apply migrations and start the writer."""
+        if self._state != "new":
+            raise StoreError(f"{self.name} was already opened")
+        await self._start()
+        self._state = "open"
+
+    async def close(self) -> None:
+        """Flush everything accepted, stop the writer, close connections."""
+        if self._state != "open":
+            self._state = "closed"
+            return
+        self._state = "closed"
+        await self._stop_writer()
+        self.stats.lost_on_close = self.stats.pending
+        await self._disconnect()
+
+    async def _start(self) -> None:
+        """Connect, migrate, start the writer."""
+        raise NotImplementedError
+
+    async def _stop_writer(self) -> None:
+        """Hand the writer the stop marker after everything accepted; return once it has ended."""
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise StoreClosedError(f"{self.name} is not open")
+
+    def known_decision(self, decision_hash: str) -> bool:
+        return decision_hash in self._known
+
+    def _accept(self, record: ReceiptRecord) -> bool:
+        """On the event loop, as a write arrives: whether its caller waits for the commit."""
+        self._check_open()
+        if record.decision_blob is not None and record.decision_hash is not None:
+            self._known.add(record.decision_hash)
+        return self.durability == "strict" or self.stats.pending >= self.max_pending
+
+    def _count(self, batch: Sequence[Item], errors: Errors) -> None:
+        failed = sum(e is not None for e in errors)
+        self.stats.failed += failed
+        self.stats.committed += len(batch) - failed
+        self.stats.batches += 1
+
+    async def _fetch(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query on a reader connection (StoreClosedError when not open)."""
+        raise NotImplementedError
+
+    async def _execute(self, query: str, params: Sequence[Any]) -> None:
+        """One autocommitted statement on a reader connection."""
+        raise NotImplementedError
+
+    async def put_catalog(self, version: str, blob: bytes) -> None:
+        await self._execute(
+            insert_catalog_sql(self.placeholder, self.blob_placeholder), (version, blob, time.time())
+        )
+
+    async def get_catalog(self, version: str) -> bytes | None:
+        rows = await self._fetch(f"SELECT blob FROM catalogs WHERE version = {self.placeholder}", (version,))
+        return bytes(rows[0][0]) if rows else None
+
+    async def get(self, request_id: str) -> dict[str, Any] | None:
+        rows = await self._fetch(get_sql(self.placeholder), (request_id,))
+        return expand(bytes(rows[0][0]), None if rows[0][1] is None else bytes(rows[0][1])) if rows else None
+
+    async def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        rows = await self._fetch(trace_sql(self.placeholder), (trace_id,))
+        hashes = sorted({h for _, h in rows if h is not None})
+        blobs: dict[str, bytes] = {}
+        if hashes:
+            blobs = {
+                h: bytes(b)
+                for h, b in await self._fetch(decisions_sql(self.placeholder, len(hashes)), hashes)
+            }
+        # Many receipts of 100+ KB decisions: parse off the loop.
+        return await asyncio.to_thread(expand_trace, [(bytes(b), h) for b, h in rows], blobs)
+
+    async def search(
+        self,
+        *,
+        workload: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        deployment: str | None = None,
+        fingerprint: str | None = None,
+        tenant: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        filters = {
+            "workload": workload,
+            "since": since,
+            "until": until,
+            "deployment": deployment,
+            "fingerprint": fingerprint,
+            "tenant": tenant,
+            "status": status,
+        }
+        query, params = search_sql(self.placeholder, filters, limit)
+        return summaries(await self._fetch(query, params))
