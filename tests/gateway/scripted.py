@@ -167,7 +167,7 @@ def settings(tmp: Path, **extra: Any) -> Any:
 class Rig:
     """One gateway over a scripted transport; `call` returns (HTTP status, receipt)."""
 
-    def __init__(self, tmp: Path, **extra: Any) -> None:
+    def __init__(self, tmp: Path, *, exporter: Any = None, **extra: Any) -> None:
         s = settings(tmp, **extra)
         self.transport = ScriptedTransport()
         self.gw = Gateway(
@@ -177,6 +177,7 @@ class Rig:
             self.transport,
             load_adapters(),
             env=KEYS,
+            exporter=exporter,
         )
 
     async def __aenter__(self) -> Rig:
@@ -186,11 +187,13 @@ class Rig:
     async def __aexit__(self, *exc: object) -> None:
         await self.gw.close()
 
-    async def call(self, policy: Any = None, **body: Any) -> tuple[int, dict[str, Any]]:
+    async def call(
+        self, policy: Any = None, headers: dict[str, str] | None = None, **body: Any
+    ) -> tuple[int, dict[str, Any]]:
         doc = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], **body}
         if policy is not None:
             doc["policy"] = policy
-        req = ChatRequest.parse(doc, {})
+        req = ChatRequest.parse(doc, headers or {})
         try:
             reply = await self.gw.chat(req)
         except CallFailed as e:

@@ -52,6 +52,7 @@ class Metrics:
         "unhardcoded_upstream_seconds": ("histogram", "latency of one upstream attempt"),
         "unhardcoded_ttft_seconds": ("histogram", "time to first streamed byte sent to the client"),
         "unhardcoded_receipts_pending": ("gauge", "receipts accepted but not yet committed"),
+        "unhardcoded_otel_spans_failed": ("gauge", "spans that never reached the OTLP collector"),
     }
 
     def __init__(self) -> None:

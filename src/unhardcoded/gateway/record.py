@@ -55,9 +55,18 @@ class CallInfo:
 
 
 class Exporter(Protocol):
-    """Where finished receipts go besides the store (OpenTelemetry); must never block or raise."""
+    """Where finished receipts go besides the store (OpenTelemetry); `export` never blocks or raises."""
 
-    def export(self, receipt: Mapping[str, Any], rejections: Mapping[str, int]) -> None: ...
+    def export(
+        self, receipt: Mapping[str, Any], rejections: Mapping[str, int], *, candidates: int, passed: int
+    ) -> None: ...
+
+    @property
+    def failed(self) -> int:
+        """What never reached its destination (a down collector costs this counter, never a call)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 def receipt_body(
@@ -120,6 +129,13 @@ class Recorder:
         self.strict = store.durability == "strict"
         self.inflight = 0  # chat calls in progress: a call alone commits inline (no thread hand-off)
 
+    def export_failures(self) -> int | None:
+        return self._exporter.failed if self._exporter is not None else None
+
+    async def close(self) -> None:
+        if self._exporter is not None:
+            await self._exporter.close()
+
     async def started(self, info: CallInfo) -> None:
         """strict: the `started` record is committed before any provider is called."""
         await self._write(info, info.started_outcome(), (), blob=info.decision_blob)
@@ -135,7 +151,8 @@ class Recorder:
         body = await self._write(info, outcome, attempts, blob=blob, final=True)
         self._count(info, outcome, attempts)
         if self._exporter is not None:
-            self._exporter.export(body, info.rejections)
+            d = info.decision
+            self._exporter.export(body, info.rejections, candidates=d.n_candidates, passed=len(d.ranked))
 
     async def _write(
         self,

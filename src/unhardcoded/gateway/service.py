@@ -185,6 +185,9 @@ class Gateway:
 
     def metrics_text(self) -> str:
         self._metrics.gauges["unhardcoded_receipts_pending"] = float(self._store.stats.pending)
+        failed = self._recorder.export_failures()
+        if failed is not None:
+            self._metrics.gauges["unhardcoded_otel_spans_failed"] = float(failed)
         return self._metrics.render()
 
     def models(self) -> bytes:
@@ -234,6 +237,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self._upstream.close()
+        await self._recorder.close()
         await self._store.close()
 
 
