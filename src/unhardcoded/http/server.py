@@ -28,6 +28,12 @@ def build_gateway(
     transport: Transport | None = None,
     policies: Policies | None = None,
 ) -> Gateway:
+    """A gateway from the settings: its store, the aiohttp transport, every adapter (plugins too)."""
+    exporter = None
+    if settings.otel is not None:
+        from unhardcoded.gateway.otel import OtelExporter
+
+        exporter = OtelExporter(settings.otel, os.environ if env is None else env)
     return Gateway(
         settings,
         policies or Policies(settings),
@@ -35,6 +41,7 @@ def build_gateway(
         transport or AiohttpTransport(),
         load_adapters(include_plugins=True),
         env=env,
+        exporter=exporter,
     )
 
 
