@@ -34,6 +34,18 @@ _KINDS = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT}
 _UNSET = Status(StatusCode.UNSET)
 
 
+class _Resource(Resource):
+    """A Resource whose hash is computed once: the OTLP encoder hashes every span's resource to group the
+    batch, and Resource's own hash serialises its attributes to JSON each time (~8 % of encoding)."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 class CountingExporter(SpanExporter):
     """Wraps the OTLP exporter: counts spans handed over, delivered and not delivered; never raises."""
 
@@ -143,7 +155,7 @@ def build(
     return Pipeline(
         processor=processor,
         counter=counter,
-        resource=Resource.create({SERVICE_NAME: service_name}),
+        resource=_Resource(Resource.create({SERVICE_NAME: service_name})),
         scope=InstrumentationScope("unhardcoded", version),
         rng=random.Random(int.from_bytes(os.urandom(16), "big")),
     )

@@ -8,7 +8,7 @@ Attributes follow the GenAI semantic conventions (`gen_ai.*`) plus our own `unha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -34,6 +34,7 @@ PROVIDER_NAMES: Mapping[str, str] = MappingProxyType(
 )
 REJECTION_EVENT = "unhardcoded.rejection"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SCALARS = (str, bool, int, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +71,12 @@ def _ms_ns(ms: Any) -> int:
     return round(float(ms) * 1_000_000) if isinstance(ms, int | float) else 0
 
 
-def _put(attrs: dict[str, AttrValue], key: str, value: Any) -> None:
-    """Set an attribute when it is a scalar OpenTelemetry takes; nulls (OTel has none) and anything odd are
+def _put_all(attrs: dict[str, AttrValue], pairs: Iterable[tuple[str, Any]]) -> None:
+    """Set each attribute that is a scalar OpenTelemetry takes; nulls (OTel has none) and anything odd are
     left out, so one strange receipt can never make the encoder fail a whole batch."""
-    if isinstance(value, str | bool | int | float):
-        attrs[key] = value
+    for key, value in pairs:
+        if isinstance(value, _SCALARS):
+            attrs[key] = value
 
 
 def provider_name(provider: str) -> str:
@@ -142,43 +144,46 @@ def plan_spans(
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": req_model,
         "unhardcoded.request_id": str(receipt.get("request_id")),
-        "unhardcoded.status": str(receipt.get("status")),
         "unhardcoded.attempts": len(attempts),
         "unhardcoded.fallbacks": sum(1 for a in attempts if a.get("fell_back")),
     }
     if answering is not None:
         attrs["gen_ai.provider.name"] = provider_name(str(answering.get("provider")))
-    _put(attrs, "gen_ai.response.model", outcome.get("model"))
-    _put(attrs, "gen_ai.usage.input_tokens", usage.get("input_tokens"))
-    _put(attrs, "gen_ai.usage.output_tokens", usage.get("output_tokens"))
     if outcome.get("finish_reason"):
         attrs["gen_ai.response.finish_reasons"] = (str(outcome["finish_reason"]),)
-    _put(attrs, "error.type", error)
-    _put(attrs, "unhardcoded.policy.fingerprint", policy.get("fingerprint"))
-    _put(attrs, "unhardcoded.policy.sha256", policy.get("sha256"))
-    _put(attrs, "unhardcoded.policy.name", policy.get("name"))
-    _put(attrs, "unhardcoded.workload", policy.get("workload"))
-    _put(attrs, "unhardcoded.pinned", receipt.get("pinned"))
-    _put(attrs, "unhardcoded.catalog_version", receipt.get("catalog_version"))
-    _put(attrs, "unhardcoded.decision_hash", receipt.get("decision_hash"))
-    _put(attrs, "unhardcoded.candidates", candidates)
-    _put(attrs, "unhardcoded.candidates.passed", passed)
     if candidates is not None and passed is not None:
         attrs["unhardcoded.candidates.rejected"] = candidates - passed
-    attrs["unhardcoded.rules.fired"] = sum(1 for n in rejections.values() if n)
-    _put(attrs, "unhardcoded.deployment", answered)
-    _put(attrs, "unhardcoded.usage.cached_input_tokens", usage.get("cached_input_tokens"))
-    _put(attrs, "unhardcoded.cost_usd", outcome.get("cost_usd"))
-    _put(attrs, "unhardcoded.baseline.deployment", baseline.get("deployment"))
-    _put(attrs, "unhardcoded.baseline.cost_usd", baseline.get("cost_usd"))
-    _put(attrs, "unhardcoded.savings_usd", outcome.get("savings_usd"))
-    _put(attrs, "unhardcoded.latency_ms", outcome.get("latency_ms"))
-    _put(attrs, "unhardcoded.ttft_ms", outcome.get("ttft_ms"))
     workflow = receipt.get("workflow") or {}
-    _put(attrs, "unhardcoded.workflow.id", workflow.get("id"))
-    _put(attrs, "unhardcoded.workflow.node", workflow.get("node"))
-    _put(attrs, "unhardcoded.tenant", receipt.get("tenant"))
-    _put(attrs, "unhardcoded.explanation", receipt.get("explanation"))
+    _put_all(
+        attrs,
+        (
+            ("gen_ai.response.model", outcome.get("model")),
+            ("gen_ai.usage.input_tokens", usage.get("input_tokens")),
+            ("gen_ai.usage.output_tokens", usage.get("output_tokens")),
+            ("error.type", error),
+            ("unhardcoded.policy.fingerprint", policy.get("fingerprint")),
+            ("unhardcoded.policy.sha256", policy.get("sha256")),
+            ("unhardcoded.policy.name", policy.get("name")),
+            ("unhardcoded.workload", policy.get("workload")),
+            ("unhardcoded.pinned", receipt.get("pinned")),
+            ("unhardcoded.catalog_version", receipt.get("catalog_version")),
+            ("unhardcoded.decision_hash", receipt.get("decision_hash")),
+            ("unhardcoded.candidates", candidates),
+            ("unhardcoded.candidates.passed", passed),
+            ("unhardcoded.rules.fired", sum(1 for n in rejections.values() if n)),
+            ("unhardcoded.deployment", answered),
+            ("unhardcoded.usage.cached_input_tokens", usage.get("cached_input_tokens")),
+            ("unhardcoded.cost_usd", outcome.get("cost_usd")),
+            ("unhardcoded.baseline.deployment", baseline.get("deployment")),
+            ("unhardcoded.baseline.cost_usd", baseline.get("cost_usd")),
+            ("unhardcoded.savings_usd", outcome.get("savings_usd")),
+            ("unhardcoded.ttft_ms", outcome.get("ttft_ms")),
+            ("unhardcoded.workflow.id", workflow.get("id")),
+            ("unhardcoded.workflow.node", workflow.get("node")),
+            ("unhardcoded.tenant", receipt.get("tenant")),
+            ("unhardcoded.explanation", receipt.get("explanation")),
+        ),
+    )
 
     # One event per rule (never per deployment: a catalog of 700 would bury the span).
     events = [
@@ -220,17 +225,19 @@ def _attempt_span(
         "gen_ai.provider.name": provider_name(str(a.get("provider"))),
         "gen_ai.request.model": dep,
         "unhardcoded.deployment": dep,
-        "unhardcoded.provider": str(a.get("provider")),
         "unhardcoded.attempt": index + 1,
         "unhardcoded.attempt.fell_back": bool(a.get("fell_back")),
     }
-    _put(attrs, "http.response.status_code", a.get("http_status"))
-    _put(attrs, "error.type", a.get("error_class"))
-    _put(attrs, "unhardcoded.latency_ms", a.get("latency_ms"))
-    _put(attrs, "unhardcoded.ttft_ms", a.get("ttft_ms"))
-    _put(attrs, "unhardcoded.attempt.waited_s", a.get("waited_s"))
-    if a is answering and not a.get("error_class"):
-        _put(attrs, "gen_ai.response.model", outcome.get("model"))
+    _put_all(
+        attrs,
+        (
+            ("http.response.status_code", a.get("http_status")),
+            ("error.type", a.get("error_class")),
+            ("unhardcoded.ttft_ms", a.get("ttft_ms")),
+            ("unhardcoded.attempt.waited_s", a.get("waited_s")),
+            ("gen_ai.response.model", outcome.get("model") if a is answering else None),
+        ),
+    )
     return SpanPlan(
         name=f"chat {dep}",
         kind="client",
