@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -251,17 +252,26 @@ def _models_body(catalog: Catalog, policy_names: list[str]) -> bytes:
 
 
 def _totals(items: list[dict[str, Any]]) -> dict[str, Any]:
-    def total(key: str) -> float | None:
-        vals = [(r.get("outcome") or {}).get(key) for r in items]
-        nums = [v for v in vals if isinstance(v, int | float)]
-        return round(sum(nums), 10) if nums else None
+    """A trace's totals. Money is summed exactly (Decimal of each receipt's value), then given as a float."""
 
-    base = [((r.get("outcome") or {}).get("baseline") or {}).get("cost_usd") for r in items]
-    base_nums = [v for v in base if isinstance(v, int | float)]
+    def money(values: list[Any]) -> float | None:
+        nums = [Decimal(repr(v)) for v in values if isinstance(v, int | float)]
+        return float(sum(nums, Decimal(0))) if nums else None
+
+    outcomes = [r.get("outcome") or {} for r in items]
+    per_deployment = Counter(o["deployment"] for o in outcomes if o.get("deployment"))
+    fired: Counter[str] = Counter()
+    for r in items:
+        fired.update(rule["id"] for rule in r.get("rules", []) if rule.get("rejected"))
+    latencies = [o.get("latency_ms") for o in outcomes]
     return {
         "calls": len(items),
-        "cost_usd": total("cost_usd"),
-        "baseline_cost_usd": round(sum(base_nums), 10) if base_nums else None,
-        "savings_usd": total("savings_usd"),
-        "latency_ms": total("latency_ms"),
+        "cost_usd": money([o.get("cost_usd") for o in outcomes]),
+        "baseline_cost_usd": money([(o.get("baseline") or {}).get("cost_usd") for o in outcomes]),
+        "savings_usd": money([o.get("savings_usd") for o in outcomes]),
+        "latency_ms": money(latencies),
+        "fallbacks": sum(1 for r in items for a in r.get("attempts", []) if a.get("fell_back")),
+        "calls_per_deployment": dict(per_deployment),
+        "statuses": dict(Counter(r.get("status") for r in items)),
+        "rules_fired": dict(fired),  # rule id -> calls in which it rejected at least one candidate
     }
