@@ -3,7 +3,11 @@ loud mismatch naming the first differing candidate (exit 4)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import Any
+
+import orjson
 
 from tests.review.conftest import History, catalog_with, cli, load_json, run_async, tamper, with_store
 from unhardcoded.review.replay import Replayer, replay
@@ -106,3 +110,26 @@ def test_cli_bad_input_exits_2(history: History, tmp_path: Any) -> None:
         "replay", "--fingerprint", "1-2 (sigma-pol/v1)", "--since", "soon", "--store", str(history.db)
     )
     assert bad_since.returncode == 2 and "since" in bad_since.stderr
+
+
+def test_a_receipt_disagreeing_with_its_decision_or_a_lost_catalog_is_loud(tmp_history: History) -> None:
+    rid, other = tmp_history.ids["named"], tmp_history.ids["pinned"]
+    with contextlib.closing(sqlite3.connect(tmp_history.db)) as conn:
+        (body,) = conn.execute("SELECT body FROM receipts WHERE request_id = ?", (rid,)).fetchone()
+        doc = orjson.loads(body)
+        doc["features"]["est_input_tokens"] += 1
+        conn.execute("UPDATE receipts SET body = ? WHERE request_id = ?", (orjson.dumps(doc), rid))
+        conn.execute("DELETE FROM catalogs")
+        conn.commit()
+    out = load_json(cli("replay", rid, "--store", str(tmp_history.db), "--json").stdout)
+    v = out["receipts"][0]["as_then"]
+    assert not v["identical"] and "is not kept in the store" in v["error"]
+    human = cli("replay", other, "--store", str(tmp_history.db))
+    assert human.returncode == 4 and "CANNOT REPLAY" in human.stdout
+
+    # With the catalog given as "now" (the same version), the receipt's own features are checked.
+    async def work(store: Any) -> dict[str, Any]:
+        return await Replayer(store, catalog_with({})).replay_receipt(await store.get(rid))
+
+    r = run_async(with_store(tmp_history.url, work))
+    assert r["as_then"]["first_difference"]["where"] == "receipt.features"

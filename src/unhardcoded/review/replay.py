@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from unhardcoded.catalog.model import Catalog
-from unhardcoded.errors import PolicyError, UserError
+from unhardcoded.errors import UserError
 from unhardcoded.policy.decision import Decision, RuntimeState
 from unhardcoded.policy.memo import DecisionMemo
 from unhardcoded.policy.model import Policy
@@ -27,6 +27,18 @@ from unhardcoded.review.rebuild import (
     stored_runtime,
 )
 from unhardcoded.store.base import ReceiptStore
+
+
+def _disagreement(receipt: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The receipt's own copy of what the decision was made from must agree with the decision."""
+    pol, spol = receipt.get("policy") or {}, stored.get("policy") or {}
+    pairs = [("catalog_version", receipt.get("catalog_version"), stored.get("catalog_version"))]
+    pairs += [("features", receipt.get("features"), stored.get("features"))]
+    pairs += [(f"policy.{k}", pol.get(k), spol.get(k)) for k in ("fingerprint", "sha256", "workload", "name")]
+    for where, own, decided in pairs:
+        if own != decided:
+            return {"where": f"receipt.{where}", "stored": own, "rebuilt": decided}
+    return None
 
 
 class ReplayNotFound(UserError):
@@ -94,17 +106,20 @@ class Replayer:
             decision = self.memo.decide(
                 policy, catalog, stored_features(stored), stored_runtime(stored).state()
             )
-        except (ReplayInputError, PolicyError) as e:
+        except (ReplayInputError, UserError) as e:  # or the stored policy or catalog no longer validates
             out["error"] = getattr(e, "message", None) or str(e)
+            return None, out
+        except (KeyError, TypeError, ValueError) as e:
+            out["error"] = f"the stored decision is malformed: {type(e).__name__}: {e}"
             return None, out
         digest, rebuilt = decision_hash(decision)
         out["rebuilt_hash"] = digest
         diff = first_difference(stored, rebuilt)
-        out["identical"] = diff is None and digest == named
         if diff is None and digest != named:
             # Same content under another name: the receipt's hash itself was changed.
             diff = {"where": "decision_hash", "stored": named, "rebuilt": digest}
-        out["first_difference"] = diff
+        out["first_difference"] = diff or _disagreement(receipt, stored)
+        out["identical"] = out["first_difference"] is None
         return decision, out
 
     def now(self, then: Decision, stored: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,7 +128,7 @@ class Replayer:
             return {"error": "no catalog for now (give --config, or replay through the server)"}
         try:
             policy = self.policy(stored, self.catalog_now)
-        except (ReplayInputError, PolicyError) as e:
+        except (ReplayInputError, UserError) as e:
             return {"error": f"the policy does not apply to today's catalog: {getattr(e, 'message', e)}"}
         runtime = self.live if self.live is not None else stored_runtime(stored).state(self.catalog_now)
         now = self.memo.decide(policy, self.catalog_now, then.features, runtime)
