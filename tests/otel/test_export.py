@@ -207,17 +207,22 @@ async def test_a_full_queue_drops_whole_calls_and_counts_them(make_receipt: Make
     assert exporter.failed == 15
 
 
-async def test_an_unreadable_receipt_is_counted_not_raised(make_receipt: MakeReceipt) -> None:
+async def test_an_unreadable_receipt_is_counted_not_raised(
+    make_receipt: MakeReceipt, caplog: pytest.LogCaptureFixture
+) -> None:
     exporter = exporter_for(closed_port())
+    exporter.export(None, {})  # type: ignore[arg-type]
     exporter.export({"status": "ok"}, {})
     exporter.export(make_receipt(trace_id="not hex"), {})
     exporter.export(make_receipt(created_at=None), {})
     exporter.export(make_receipt(status="started"), {})  # not finished: nothing to export, not a failure
     s = exporter.stats()
-    assert (s.invalid, s.queued) == (3, 0)
+    assert (s.invalid, s.queued) == (4, 0)
+    warned = [r for r in caplog.records if r.name == "unhardcoded.otel" and r.levelname == "WARNING"]
+    assert len(warned) == 1  # said once, then counted
     await exporter.close()
     await exporter.close()  # twice is fine
-    assert exporter.failed == 3
+    assert exporter.failed == 4
 
 
 async def test_ten_thousand_receipts_all_arrive(receiver: OtlpReceiver, make_receipt: MakeReceipt) -> None:

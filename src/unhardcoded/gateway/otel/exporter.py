@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -72,6 +73,10 @@ def parse_headers(value: str, *, source: str) -> dict[str, str]:
     return out
 
 
+def _request_id(receipt: Any) -> Any:
+    return receipt.get("request_id") if isinstance(receipt, Mapping) else None
+
+
 class OtelExporter:
     """One per process. `export()` once per finished call; `await close()` on shutdown."""
 
@@ -86,7 +91,7 @@ class OtelExporter:
         max_batch: int = 512,
         close_timeout_s: float = 5.0,
     ) -> None:
-        env = {} if env is None else env
+        env = os.environ if env is None else env
         headers: dict[str, str] = {}
         if config.headers_env:
             raw = env.get(config.headers_env)
@@ -133,22 +138,20 @@ class OtelExporter:
         try:
             if receipt.get("status") == "started":
                 return  # only a finished call has its attempts and outcome
-            plans = plan_spans(receipt, rejections, candidates=candidates, passed=passed)
+            n = 1 + len(receipt.get("attempts") or ())
+            # Checked here, before any work, rather than left to the SDK, whose full queue drops silently
+            # (and logs per span); with a collector down for long, this is all a call pays.
+            if self._closed or self._queued - self._pipeline.counter.handed + n > self.max_queue_size:
+                self._dropped += n
+                return
+            self._queued += self._pipeline.emit(
+                plan_spans(receipt, rejections, candidates=candidates, passed=passed)
+            )
         except Exception as e:  # a receipt we cannot read costs its spans, never the call
             self._invalid += 1
-            log.debug("receipt %s not exported: %r", receipt.get("request_id"), e)
-            return
-        n = len(plans)
-        # Checked here rather than left to the SDK, whose full queue drops silently (and logs per span).
-        pending = self._queued - self._pipeline.counter.handed
-        if self._closed or pending + n > self.max_queue_size:
-            self._dropped += n
-            return
-        try:
-            self._queued += self._pipeline.emit(plans)
-        except Exception as e:
-            self._invalid += 1
-            log.debug("receipt %s not exported: %r", receipt.get("request_id"), e)
+            # Our own bug if it happens: say so once, loudly, then quietly (the counter keeps the tally).
+            level = logging.DEBUG if self._invalid > 1 else logging.WARNING
+            log.log(level, "receipt %r not exported as spans: %r", _request_id(receipt), e)
 
     @property
     def failed(self) -> int:
