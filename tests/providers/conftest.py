@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
+from multidict import CIMultiDict
 
-from unhardcoded.providers.base import Credentials, StreamTranslator
+from unhardcoded.providers.base import Adapter, ChatResult, Credentials, HttpCall, StreamTranslator, Target
+from unhardcoded.testing.script import Script
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
@@ -219,3 +222,50 @@ def run_translator(translator: StreamTranslator, data: bytes, split: Split) -> b
 
 def load_json(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
+
+
+@dataclass
+class FakeServer:
+    """An adapter in front of a local fake provider, over real HTTP: build the request, send it, parse the
+    answer, as the gateway's transport would (without fallback). Each test file adds its own targets."""
+
+    adapter: Adapter
+    base_url: str
+    script: Script
+    session: aiohttp.ClientSession
+    stream_content_type: str | None = None  # of the last streamed answer
+
+    async def send(self, call: HttpCall, timeout: float = 5.0) -> tuple[int, Mapping[str, str], bytes]:
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+        async with self.session.request(
+            call.method, call.url, headers=call.headers, data=call.body, timeout=client_timeout
+        ) as resp:
+            return resp.status, CIMultiDict(resp.headers), await resp.read()
+
+    async def round_trip(self, body: Mapping[str, Any], target: Target, creds: Credentials) -> ChatResult:
+        status, headers, raw = await self.send(self.adapter.build_request(body, target, creds, stream=False))
+        return self.adapter.parse_response(status, headers, raw, target)
+
+    async def stream_through(
+        self,
+        body: Mapping[str, Any],
+        target: Target,
+        creds: Credentials,
+        *,
+        include_usage: bool | None = None,
+        request_id: str = "req-fake",
+    ) -> tuple[bytes, StreamTranslator]:
+        """The translated stream's bytes (finish included) and its translator."""
+        if include_usage is None:
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        call = self.adapter.build_request(body, target, creds, stream=True)
+        translator = self.adapter.stream_translator(
+            target, include_usage=include_usage, request_id=request_id
+        )
+        async with self.session.post(call.url, headers=call.headers, data=call.body) as resp:
+            if resp.status != 200:
+                raise self.adapter.parse_error(resp.status, resp.headers, await resp.read())
+            self.stream_content_type = resp.headers.get("Content-Type")
+            out = [translator.feed(data) async for data in resp.content.iter_any()]
+        out.append(translator.finish())
+        return b"".join(out), translator

@@ -10,14 +10,14 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import assemble_openai_stream, check_completion
+from conftest import FakeServer, assemble_openai_stream, check_completion
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.anthropic import ADAPTER
 from unhardcoded.providers.base import ChatResult, Credentials, Target
 from unhardcoded.providers.base import StreamTranslator as Translator
 from unhardcoded.testing import fake_anthropic
-from unhardcoded.testing.script import Script, Step
+from unhardcoded.testing.script import Step
 
 KEY = "sk-ant-live-test-7c1e9d"
 CREDS = Credentials(api_key=KEY)
@@ -32,42 +32,27 @@ HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content":
 
 
 @dataclass
-class Fake:
-    base_url: str
-    script: Script
-    session: aiohttp.ClientSession
-
+class Fake(FakeServer):
     def target(self, model: str = "claude-sonnet-4-5") -> Target:
         return Target(f"anthropic/{model}", "anthropic", "anthropic", model, self.base_url)
 
     async def chat(
         self, body: dict[str, Any], model: str = "claude-sonnet-4-5", creds: Credentials = CREDS
     ) -> ChatResult:
-        target = self.target(model)
-        call = ADAPTER.build_request(body, target, creds, stream=False)
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as resp:
-            return ADAPTER.parse_response(resp.status, resp.headers, await resp.read(), target)
+        return await self.round_trip(body, self.target(model), creds)
 
     async def stream(
         self, body: dict[str, Any], model: str = "claude-sonnet-4-5"
     ) -> tuple[dict[str, Any], Translator]:
-        target = self.target(model)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        call = ADAPTER.build_request(body, target, CREDS, stream=True)
-        translator = ADAPTER.stream_translator(target, include_usage=include_usage, request_id="req-live")
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as resp:
-            if resp.status != 200:
-                raise ADAPTER.parse_error(resp.status, resp.headers, await resp.read())
-            out = [translator.feed(data) async for data in resp.content.iter_any()]
-        out.append(translator.finish())
-        return assemble_openai_stream(b"".join(out)), translator
+        raw, translator = await self.stream_through(body, self.target(model), CREDS)
+        return assemble_openai_stream(raw), translator
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     runner, base_url, script = await fake_anthropic.start(api_key=KEY)
     async with aiohttp.ClientSession() as session:
-        yield Fake(base_url, script, session)
+        yield Fake(ADAPTER, base_url, script, session)
     await runner.cleanup()
 
 

@@ -13,7 +13,7 @@ import botocore.session
 import orjson
 import pytest
 from botocore.config import Config
-from conftest import assemble_openai_stream
+from conftest import FakeServer, assemble_openai_stream
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers import bedrock
@@ -21,7 +21,7 @@ from unhardcoded.providers.base import ChatResult, Credentials, Target
 from unhardcoded.providers.bedrock import ADAPTER
 from unhardcoded.providers.bedrock_parse import BedrockStreamTranslator
 from unhardcoded.testing import fake_bedrock
-from unhardcoded.testing.script import Script, Step
+from unhardcoded.testing.script import Step
 
 REGION = "eu-central-1"
 MODEL = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
@@ -39,44 +39,31 @@ WEATHER = {
 
 
 @dataclass
-class Fake:
-    base_url: str
-    script: Script
-    session: aiohttp.ClientSession
-
+class Fake(FakeServer):
     def target(self, model: str = MODEL, region: str = REGION) -> Target:
         return Target(f"bedrock/x@{region}", "bedrock", "bedrock", model, self.base_url, region)
 
     async def complete(
         self, body: dict[str, Any], *, credentials: Credentials = CREDS, target: Target | None = None
     ) -> ChatResult:
-        target = target or self.target()
-        call = ADAPTER.build_request(body, target, credentials, stream=False)
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as response:
-            raw = await response.read()
-            return ADAPTER.parse_response(response.status, response.headers, raw, target)
+        return await self.round_trip(body, target or self.target(), credentials)
 
     async def stream(
         self, body: dict[str, Any], *, include_usage: bool = False, target: Target | None = None
     ) -> tuple[bytes, BedrockStreamTranslator]:
-        target = target or self.target()
-        call = ADAPTER.build_request(body | {"stream": True}, target, CREDS, stream=True)
-        translator = ADAPTER.stream_translator(
-            target, include_usage=include_usage, request_id="chatcmpl-live"
+        raw, translator = await self.stream_through(
+            body | {"stream": True}, target or self.target(), CREDS, include_usage=include_usage
         )
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as response:
-            if response.status != 200:
-                raise ADAPTER.parse_error(response.status, response.headers, await response.read())
-            assert response.headers["Content-Type"] == bedrock.EVENT_STREAM
-            out = [translator.feed(chunk) async for chunk in response.content.iter_any()]
-        return b"".join(out) + translator.finish(), translator
+        assert self.stream_content_type == bedrock.EVENT_STREAM
+        assert isinstance(translator, BedrockStreamTranslator)
+        return raw, translator
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     runner, base_url, script = await fake_bedrock.start(region=REGION)
     async with aiohttp.ClientSession() as session:
-        yield Fake(base_url, script, session)
+        yield Fake(ADAPTER, base_url, script, session)
     await runner.cleanup()
 
 

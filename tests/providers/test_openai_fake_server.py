@@ -16,13 +16,13 @@ import aiohttp
 import openai
 import orjson
 import pytest
-from conftest import assemble_openai_stream, check_completion
+from conftest import FakeServer, assemble_openai_stream, check_completion
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target
+from unhardcoded.providers.base import ChatResult, Credentials, Target
 from unhardcoded.providers.openai_compat import ADAPTER
 from unhardcoded.testing.fake_openai import start
-from unhardcoded.testing.script import Script, Step
+from unhardcoded.testing.script import Step
 
 KEY = "sk-live-test-4f8e2a9c1b7d"
 CREDS = Credentials(api_key=KEY)
@@ -40,11 +40,7 @@ WEATHER = {
 
 
 @dataclass
-class Fake:
-    base_url: str
-    script: Script
-    session: aiohttp.ClientSession
-
+class Fake(FakeServer):
     def target(self, model: str = "gpt-4o-mini", **options: Any) -> Target:
         return Target(f"fake/{model}", "fake", "openai", model, self.base_url, options=options)
 
@@ -52,38 +48,20 @@ class Fake:
         root = self.base_url.removesuffix("/v1")
         return Target(f"azure/{deployment}", "azure", "openai", deployment, root, options={"azure": True})
 
-    async def send(self, call: HttpCall, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-        client_timeout = aiohttp.ClientTimeout(total=timeout)
-        async with self.session.request(
-            call.method, call.url, headers=call.headers, data=call.body, timeout=client_timeout
-        ) as resp:
-            return resp.status, dict(resp.headers), await resp.read()
-
     async def chat(
         self, body: dict[str, Any], target: Target | None = None, creds: Credentials = CREDS
     ) -> ChatResult:
-        target = target or self.target()
-        status, headers, raw = await self.send(ADAPTER.build_request(body, target, creds, stream=False))
-        return ADAPTER.parse_response(status, headers, raw, target)
+        return await self.round_trip(body, target or self.target(), creds)
 
     async def stream(self, body: dict[str, Any], target: Target | None = None) -> tuple[bytes, Any]:
-        target = target or self.target()
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        call = ADAPTER.build_request(body, target, CREDS, stream=True)
-        translator = ADAPTER.stream_translator(target, include_usage=include_usage, request_id="req-live")
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as resp:
-            if resp.status != 200:
-                raise ADAPTER.parse_error(resp.status, resp.headers, await resp.read())
-            out = [translator.feed(data) async for data in resp.content.iter_any()]
-        out.append(translator.finish())
-        return b"".join(out), translator
+        return await self.stream_through(body, target or self.target(), CREDS)
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     runner, base_url, script = await start(api_key=KEY)
     async with aiohttp.ClientSession() as session:
-        yield Fake(base_url, script, session)
+        yield Fake(ADAPTER, base_url, script, session)
     await runner.cleanup()
 
 

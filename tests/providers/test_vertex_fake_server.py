@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import assemble_openai_stream, check_completion
+from conftest import FakeServer, assemble_openai_stream, check_completion
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers import google_auth
@@ -28,20 +28,13 @@ HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content":
 
 
 @dataclass
-class Fake:
-    base_url: str
-    script: Script
-    session: aiohttp.ClientSession
+class Fake(FakeServer):
     token: str = ""
 
     def target(self, model: str, region: str = "europe-west4") -> Target:
         return Target(
             f"vertex/{model}", "vertex", "vertex", model, self.base_url, region, {"project": "acme-prod"}
         )
-
-    async def send(self, call: HttpCall) -> tuple[int, Any, bytes]:
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as resp:
-            return resp.status, resp.headers, await resp.read()
 
     async def login(self, service_account_json: str) -> str:
         sa = google_auth.load_service_account(service_account_json)
@@ -52,30 +45,19 @@ class Fake:
         return token
 
     async def chat(self, body: dict[str, Any], model: str, token: str | None = None) -> ChatResult:
-        target = self.target(model)
-        call = ADAPTER.build_request(body, target, Credentials(api_key=token or self.token), stream=False)
-        status, headers, raw = await self.send(call)
-        return ADAPTER.parse_response(status, headers, raw, target)
+        return await self.round_trip(body, self.target(model), Credentials(api_key=token or self.token))
 
     async def stream(self, body: dict[str, Any], model: str) -> dict[str, Any]:
-        target = self.target(model)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        call = ADAPTER.build_request(body, target, Credentials(api_key=self.token), stream=True)
-        translator = ADAPTER.stream_translator(target, include_usage=include_usage, request_id="req-live")
-        async with self.session.post(call.url, headers=call.headers, data=call.body) as resp:
-            if resp.status != 200:
-                raise ADAPTER.parse_error(resp.status, resp.headers, await resp.read())
-            out = [translator.feed(data) async for data in resp.content.iter_any()]
-        out.append(translator.finish())
+        raw, translator = await self.stream_through(body, self.target(model), Credentials(api_key=self.token))
         assert translator.usage is not None
-        return assemble_openai_stream(b"".join(out))
+        return assemble_openai_stream(raw)
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     runner, base_url, script = await fake_gemini.start()
     async with aiohttp.ClientSession() as session:
-        fake = Fake(base_url, script, session)
+        fake = Fake(ADAPTER, base_url, script, session)
         fake.token = await fake.login(default_service_account().json_text)
         yield fake
     await runner.cleanup()
@@ -194,7 +176,7 @@ async def test_static_access_tokens_skip_oauth() -> None:
     runner, base_url, _ = await fake_gemini.start(access_tokens=["ya29.static"], service_accounts=[])
     try:
         async with aiohttp.ClientSession() as session:
-            fake = Fake(base_url, Script(), session, token="ya29.static")
+            fake = Fake(ADAPTER, base_url, Script(), session, token="ya29.static")
             result = await fake.chat({"messages": HELLO}, GEMINI)
             assert result.finish_reason == "stop"
             with pytest.raises(ProviderError):
