@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +269,27 @@ class FakeServer:
             out = [translator.feed(data) async for data in resp.content.iter_any()]
         out.append(translator.finish())
         return b"".join(out), translator
+
+
+@dataclass
+class OneModelFake(FakeServer):
+    """A FakeServer whose targets differ only by model (Anthropic, Gemini): chat and stream by model name."""
+
+    kind: str = ""
+    default_model: str = ""
+    creds: Credentials = field(default_factory=Credentials)
+
+    def target(self, model: str | None = None) -> Target:
+        name = model or self.default_model
+        return Target(f"{self.kind}/{name}", self.kind, self.kind, name, self.base_url)
+
+    async def chat(
+        self, body: dict[str, Any], model: str | None = None, creds: Credentials | None = None
+    ) -> ChatResult:
+        return await self.round_trip(body, self.target(model), creds or self.creds)
+
+    async def stream(
+        self, body: dict[str, Any], model: str | None = None
+    ) -> tuple[dict[str, Any], StreamTranslator]:
+        raw, translator = await self.stream_through(body, self.target(model), self.creds)
+        return assemble_openai_stream(raw), translator

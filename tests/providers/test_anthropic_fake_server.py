@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-from conftest import FakeServer, assemble_openai_stream, check_completion
+from conftest import OneModelFake, check_completion
 
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.anthropic import ADAPTER
-from unhardcoded.providers.base import ChatResult, Credentials, Target
-from unhardcoded.providers.base import StreamTranslator as Translator
+from unhardcoded.providers.base import ChatResult, Credentials
 from unhardcoded.testing import fake_anthropic
 from unhardcoded.testing.script import Step
 
@@ -31,28 +29,22 @@ WEATHER = {
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there, fake Claude"}]
 
 
-@dataclass
-class Fake(FakeServer):
-    def target(self, model: str = "claude-sonnet-4-5") -> Target:
-        return Target(f"anthropic/{model}", "anthropic", "anthropic", model, self.base_url)
-
-    async def chat(
-        self, body: dict[str, Any], model: str = "claude-sonnet-4-5", creds: Credentials = CREDS
-    ) -> ChatResult:
-        return await self.round_trip(body, self.target(model), creds)
-
-    async def stream(
-        self, body: dict[str, Any], model: str = "claude-sonnet-4-5"
-    ) -> tuple[dict[str, Any], Translator]:
-        raw, translator = await self.stream_through(body, self.target(model), CREDS)
-        return assemble_openai_stream(raw), translator
+Fake = OneModelFake
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     runner, base_url, script = await fake_anthropic.start(api_key=KEY)
     async with aiohttp.ClientSession() as session:
-        yield Fake(ADAPTER, base_url, script, session)
+        yield Fake(
+            ADAPTER,
+            base_url,
+            script,
+            session,
+            kind="anthropic",
+            default_model="claude-sonnet-4-5",
+            creds=CREDS,
+        )
     await runner.cleanup()
 
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-from conftest import FakeServer, assemble_openai_stream, check_completion
+from conftest import OneModelFake, check_completion
 
 from unhardcoded.errors import ProviderError
-from unhardcoded.providers.base import ChatResult, Credentials, Target
-from unhardcoded.providers.base import StreamTranslator as Translator
+from unhardcoded.providers.base import ChatResult, Credentials
 from unhardcoded.providers.gemini import ADAPTER
 from unhardcoded.testing import fake_gemini
 from unhardcoded.testing.script import Step
@@ -39,28 +37,16 @@ WEATHER = {
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there, fake Gemini"}]
 
 
-@dataclass
-class Fake(FakeServer):
-    def target(self, model: str = "gemini-2.5-flash") -> Target:
-        return Target(f"gemini/{model}", "gemini", "gemini", model, self.base_url)
-
-    async def chat(
-        self, body: dict[str, Any], model: str = "gemini-2.5-flash", creds: Credentials = CREDS
-    ) -> ChatResult:
-        return await self.round_trip(body, self.target(model), creds)
-
-    async def stream(
-        self, body: dict[str, Any], model: str = "gemini-2.5-flash"
-    ) -> tuple[dict[str, Any], Translator]:
-        raw, translator = await self.stream_through(body, self.target(model), CREDS)
-        return assemble_openai_stream(raw), translator
+Fake = OneModelFake
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     runner, base_url, script = await fake_gemini.start(api_key=KEY)
     async with aiohttp.ClientSession() as session:
-        yield Fake(ADAPTER, base_url, script, session)
+        yield Fake(
+            ADAPTER, base_url, script, session, kind="gemini", default_model="gemini-2.5-flash", creds=CREDS
+        )
     await runner.cleanup()
 
 
