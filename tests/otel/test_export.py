@@ -56,6 +56,7 @@ async def test_server_span_carries_the_receipts_ids_parent_and_attributes(
         "gen_ai.response.model": "gemini-3.7-flash-001",
         "gen_ai.usage.input_tokens": 12,
         "gen_ai.usage.output_tokens": 9,
+        "gen_ai.usage.cache_read.input_tokens": 0,
         "gen_ai.response.finish_reasons": ("stop",),
     }
     assert a["unhardcoded.request_id"] == "req_80112daa6ae384f49c967d9f"
