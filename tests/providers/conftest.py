@@ -11,10 +11,12 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from multidict import CIMultiDict
 
+from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Adapter, ChatResult, Credentials, HttpCall, StreamTranslator, Target
-from unhardcoded.testing.script import Script
+from unhardcoded.testing.script import Script, Step
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter"}
@@ -293,3 +295,13 @@ class OneModelFake(FakeServer):
     ) -> tuple[dict[str, Any], StreamTranslator]:
         raw, translator = await self.stream_through(body, self.target(model), self.creds)
         return assemble_openai_stream(raw), translator
+
+    async def scripted_error(self, step: Step, body: dict[str, Any], *, stream: bool) -> ProviderError:
+        """Push one scripted step; the ProviderError the call (chat or stream) then raises."""
+        self.script.push(step)
+        with pytest.raises(ProviderError) as info:
+            if stream:
+                await self.stream(body)
+            else:
+                await self.chat(body)
+        return info.value

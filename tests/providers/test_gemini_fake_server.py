@@ -154,15 +154,10 @@ async def test_bad_and_missing_keys_are_auth_errors(fake: Fake) -> None:
 )
 @pytest.mark.parametrize("stream", [False, True])
 async def test_scripted_errors(fake: Fake, step: Step, error_class: str, stream: bool) -> None:
-    fake.script.push(step)
-    with pytest.raises(ProviderError) as info:
-        if stream:
-            await fake.stream({"messages": HELLO})
-        else:
-            await fake.chat({"messages": HELLO})
-    assert info.value.error_class == error_class
+    error = await fake.scripted_error(step, {"messages": HELLO}, stream=stream)
+    assert error.error_class == error_class
     if step.retry_after:
-        assert info.value.retry_after == step.retry_after  # from google.rpc.RetryInfo
+        assert error.retry_after == step.retry_after  # from google.rpc.RetryInfo
 
 
 async def test_model_named_scripts(fake: Fake) -> None:
