@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, get_type_hints
 
 import psycopg
 
+from unhardcoded.store import split_schema
 from unhardcoded.store.base import (
     BLOB_COLUMNS,
     RECEIPT_COLUMNS,
@@ -22,8 +23,6 @@ from unhardcoded.store.base import (
 
 if TYPE_CHECKING:
     from conftest import Backend
-
-from conftest import PG_URL
 
 HINTS = get_type_hints(ReceiptRecord)
 
@@ -72,7 +71,7 @@ async def test_migrated_receipts_table_matches_the_record(backend: Backend) -> N
         # PRAGMA table_info: (cid, name, type, notnull, default, pk); a PRIMARY KEY is not null.
         got = [(r[1], SQLITE_TYPES[r[2]], not (r[3] or r[5])) for r in rows]
     else:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
+        with psycopg.connect(split_schema(backend.url)[0], autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
                 "WHERE table_schema = %s AND table_name = 'receipts' ORDER BY ordinal_position",
