@@ -174,6 +174,43 @@ class Gateway:
         out["attempts"] = []
         return out
 
+    async def replay(self, doc: Any) -> dict[str, Any]:
+        """`POST /x/replay`: a receipt or trace as then and now, or a policy over a period.
+
+        `{"request_id"}` or `{"trace_id"}`, or `{"fingerprint", "since", "until"?}`; `"live": true` replays
+        "now" with today's runtime state instead of the state as then.
+        """
+        from unhardcoded.review.period import parse_when, replay_period
+        from unhardcoded.review.replay import replay
+
+        if not isinstance(doc, dict):
+            raise RequestError(
+                'body: expected {"request_id": ...}, {"trace_id": ...} or {"fingerprint": ...}'
+            )
+        live_flag = doc.get("live", False)
+        if not isinstance(live_flag, bool):
+            raise RequestError("live: expected true or false", path="live")
+        now = time.time()
+        live = self.runtime(now) if live_flag else None
+        if "fingerprint" in doc:
+            fp, since, until = doc.get("fingerprint"), doc.get("since"), doc.get("until")
+            for name, v in (("fingerprint", fp), ("since", since), ("until", until)):
+                if v is not None and not isinstance(v, str):
+                    raise RequestError(f"{name}: expected a string", path=name)
+            return await replay_period(
+                self._store,
+                fingerprint=fp or "",
+                since=parse_when(since, now=now) if since else None,
+                until=parse_when(until, now=now, name="until") if until else None,
+                catalog_now=self._catalog,
+                live=live,
+            )
+        rid, tid = doc.get("request_id"), doc.get("trace_id")
+        for name, v in (("request_id", rid), ("trace_id", tid)):
+            if v is not None and not isinstance(v, str):
+                raise RequestError(f"{name}: expected a string", path=name)
+        return await replay(self._store, request_id=rid, trace_id=tid, catalog_now=self._catalog, live=live)
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",

@@ -62,6 +62,16 @@ class Routes:
         except UserError as e:
             return user_error(e)
 
+    async def replay(self, request: web.Request) -> web.Response:
+        try:
+            doc = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
+        try:
+            return _json(await self.gw.replay(doc))
+        except UserError as e:
+            return user_error(e)
+
     async def fields(self, request: web.Request) -> web.Response:
         return _json(self.gw.fields())
 
@@ -155,6 +165,7 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_get("/healthz", r.healthz)
     app.router.add_get("/metrics", r.metrics)
     app.router.add_post("/x/rank", r.rank)
+    app.router.add_post("/x/replay", r.replay)
     app.router.add_get("/x/fields", r.fields)
     app.router.add_get("/x/catalog", r.catalog_now)
     app.router.add_get("/x/catalog/{version}", r.catalog_at)

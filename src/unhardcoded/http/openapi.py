@@ -104,6 +104,25 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok("the decision, as a receipt without attempts"), **_ERRORS},
             }
         },
+        "/x/replay": {
+            "post": {
+                "summary": "replay a receipt or trace as then and now, or a policy over a period",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "request_id": {"type": "string"},
+                            "trace_id": {"type": "string"},
+                            "fingerprint": {"type": "string"},
+                            "since": {"type": "string", "description": "30d, 12h, ... or ISO 8601"},
+                            "until": {"type": "string"},
+                            "live": {"type": "boolean"},
+                        },
+                    }
+                ),
+                "responses": {"200": _ok("the replay: as_then per receipt, now with the diff"), **_ERRORS},
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
