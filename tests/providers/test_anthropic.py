@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import SECRETS, SPLITS, TEST_CREDENTIALS, assemble_openai_stream, run_translator
 
+from tests.providers.conftest import SECRETS, SPLITS, TEST_CREDENTIALS, assemble_openai_stream, run_translator
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.anthropic import ADAPTER, DEFAULT_MAX_TOKENS, to_messages_body
 from unhardcoded.providers.anthropic_parse import clip, error_from_body

@@ -17,10 +17,10 @@ from botocore.credentials import Credentials as BotoCredentials
 from botocore.eventstream import EventStream
 from botocore.exceptions import EventStreamError
 from botocore.parsers import EventStreamJSONParser
-from conftest import FIXTURES, assemble_openai_stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.providers.conftest import FIXTURES, assemble_openai_stream
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Credentials, Target
 from unhardcoded.providers.bedrock import ADAPTER, to_converse

@@ -13,8 +13,8 @@ import botocore.session
 import orjson
 import pytest
 from botocore.config import Config
-from conftest import FakeServer, assemble_openai_stream
 
+from tests.providers.conftest import FakeServer, assemble_openai_stream
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers import bedrock
 from unhardcoded.providers.base import ChatResult, Credentials, Target

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import (
+
+from tests.providers.conftest import (
     FIXTURES,
     SECRETS,
     SPLITS,
@@ -23,7 +24,6 @@ from conftest import (
     matches,
     run_translator,
 )
-
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Adapter, Credentials, Target
 from unhardcoded.providers.registry import builtin_adapters

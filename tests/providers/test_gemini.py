@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import SECRETS, SPLITS, TEST_CREDENTIALS, assemble_openai_stream, run_translator
 
+from tests.providers.conftest import SECRETS, SPLITS, TEST_CREDENTIALS, assemble_openai_stream, run_translator
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import Credentials, Target
 from unhardcoded.providers.gemini import ADAPTER, to_gemini_body, to_gemini_schema

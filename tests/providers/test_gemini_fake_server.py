@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import OneModelFake, check_completion
 
+from tests.providers.conftest import OneModelFake, check_completion
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import ChatResult, Credentials
 from unhardcoded.providers.gemini import ADAPTER

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import FIXTURES, TEST_API_KEY, TEST_CREDENTIALS, assemble_openai_stream
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.providers.conftest import FIXTURES, TEST_API_KEY, TEST_CREDENTIALS, assemble_openai_stream
 from unhardcoded.errors import ConfigError, ProviderError
 from unhardcoded.providers import registry
 from unhardcoded.providers.base import Credentials, Target

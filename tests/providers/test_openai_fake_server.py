@@ -16,8 +16,8 @@ import aiohttp
 import openai
 import orjson
 import pytest
-from conftest import FakeServer, assemble_openai_stream, check_completion
 
+from tests.providers.conftest import FakeServer, assemble_openai_stream, check_completion
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.base import ChatResult, Credentials, Target
 from unhardcoded.providers.openai_compat import ADAPTER

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import TEST_CREDENTIALS
 
+from tests.providers.conftest import TEST_CREDENTIALS
 from unhardcoded.providers.base import Adapter, Target
 from unhardcoded.providers.registry import builtin_adapters
 

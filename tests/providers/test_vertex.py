@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import SECRETS, TEST_CREDENTIALS
 
+from tests.providers.conftest import SECRETS, TEST_CREDENTIALS
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers.anthropic import to_messages_body
 from unhardcoded.providers.anthropic_parse import AnthropicStream

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import FakeServer, assemble_openai_stream, check_completion
 
+from tests.providers.conftest import FakeServer, assemble_openai_stream, check_completion
 from unhardcoded.errors import ProviderError
 from unhardcoded.providers import google_auth
 from unhardcoded.providers.base import ChatResult, Credentials, HttpCall, Target

@@ -22,7 +22,7 @@ from unhardcoded.store.base import (
 )
 
 if TYPE_CHECKING:
-    from conftest import Backend
+    from tests.store.conftest import Backend
 
 HINTS = get_type_hints(ReceiptRecord)
 

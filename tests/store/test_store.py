@@ -27,7 +27,7 @@ from unhardcoded.store.migrations import MIGRATIONS
 from unhardcoded.store.postgres import PostgresStore
 
 if TYPE_CHECKING:
-    from conftest import Backend
+    from tests.store.conftest import Backend
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 T0 = 1_760_000_000.25
