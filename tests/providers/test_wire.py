@@ -17,6 +17,7 @@ from unhardcoded.providers.wire import (
     http_error,
     named_tool_choice,
     openai_usage,
+    stream_event,
     texts,
     token_count,
     unsupported_params,
@@ -159,3 +160,13 @@ def test_user_parts_route_text_and_images() -> None:
     content = [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]
     out = user_parts(content, "m", "X", text=lambda p: {"t": p["text"]}, image=_image)
     assert out == [{"t": "a"}, {"image": "m.content[1]"}]
+
+
+@pytest.mark.parametrize(("data", "fragment"), [(b"{oops", "not valid JSON"), ("[1]", "not a JSON object")])
+def test_stream_event_is_one_json_object(data: str | bytes, fragment: str) -> None:
+    assert stream_event('{"a": 1}', "X") == {"a": 1}
+    with pytest.raises(ProviderError) as info:
+        stream_event(data, "X")
+    assert (
+        info.value.error_class == "bad_response" and f"a X stream event is {fragment}" in info.value.message
+    )

@@ -24,6 +24,7 @@ from unhardcoded.providers.wire import (
     delta_event,
     http_error,
     openai_usage,
+    stream_event,
     token_count,
     usage_event,
 )
@@ -154,12 +155,7 @@ class AnthropicStream:
         for event in self._decoder.feed(data):
             if not event.data or self._stopped:
                 continue
-            try:
-                payload = orjson.loads(event.data)
-            except orjson.JSONDecodeError:
-                raise ProviderError("bad_response", "an Anthropic stream event is not valid JSON") from None
-            if not isinstance(payload, dict):
-                raise ProviderError("bad_response", "an Anthropic stream event is not a JSON object")
+            payload = stream_event(event.data, "Anthropic")
             self._event(payload.get("type") or event.event, payload, out)
         return b"".join(out)
 

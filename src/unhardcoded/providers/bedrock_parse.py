@@ -22,6 +22,7 @@ from unhardcoded.providers.wire import (
     delta_event,
     header,
     openai_usage,
+    stream_event,
     usage_event,
 )
 
@@ -197,12 +198,7 @@ class BedrockStreamTranslator:
             raise stream_exception(headers, payload)
         if kind != "event":
             return b""
-        try:
-            body = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise ProviderError("bad_response", "bedrock stream event is not JSON") from None
-        if not isinstance(body, dict):
-            raise ProviderError("bad_response", "bedrock stream event is not a JSON object")
+        body = stream_event(payload, "Bedrock")
         event = headers.get(":event-type")
         if event == "contentBlockStart":
             return self._block_start(body)

@@ -23,6 +23,7 @@ from unhardcoded.providers.wire import (
     delta_event,
     http_error,
     openai_usage,
+    stream_event,
     token_count,
     usage_event,
 )
@@ -216,13 +217,7 @@ class GeminiStream:
         for event in self._decoder.feed(data):
             if not event.data:
                 continue
-            try:
-                payload = orjson.loads(event.data)
-            except orjson.JSONDecodeError:
-                raise ProviderError("bad_response", "a Gemini stream event is not valid JSON") from None
-            if not isinstance(payload, dict):
-                raise ProviderError("bad_response", "a Gemini stream event is not a JSON object")
-            self._event(payload, out)
+            self._event(stream_event(event.data, "Gemini"), out)
         return b"".join(out)
 
     def finish(self) -> bytes:

@@ -30,7 +30,7 @@ from unhardcoded.providers.base import (
     parse_retry_after,
 )
 from unhardcoded.providers.sse import DONE, SseDecoder
-from unhardcoded.providers.wire import clip, openai_usage, token_count
+from unhardcoded.providers.wire import clip, openai_usage, stream_event, token_count
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 _CLASS_BY_CODE: dict[str, ErrorClass] = {
@@ -203,12 +203,7 @@ class OpenAIStream:
         return b"data: " + orjson.dumps(chunk) + b"\n\n" + DONE
 
     def _event(self, raw: str) -> bytes | None:
-        try:
-            chunk = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ProviderError("bad_response", "a stream event is not valid JSON") from None
-        if not isinstance(chunk, dict):
-            raise ProviderError("bad_response", "a stream event is not a JSON object")
+        chunk = stream_event(raw, "upstream")
         if chunk.get("error"):
             raise error_from_payload(chunk, status=None)
         usage = chunk.get("usage")

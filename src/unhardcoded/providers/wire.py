@@ -282,6 +282,17 @@ def usage_event(head: Mapping[str, Any], usage: dict[str, Any]) -> bytes:
     return encode_event(orjson.dumps({**head, "choices": [], "usage": usage}))
 
 
+def stream_event(data: str | bytes, provider: str) -> dict[str, Any]:
+    """One streamed event's JSON object, or ProviderError("bad_response") naming the provider."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ProviderError("bad_response", f"a {provider} stream event is not valid JSON") from None
+    if not isinstance(event, dict):
+        raise ProviderError("bad_response", f"a {provider} stream event is not a JSON object")
+    return event
+
+
 def http_error(
     status: int, headers: Mapping[str, str], body: bytes, from_payload: PayloadError
 ) -> ProviderError:
