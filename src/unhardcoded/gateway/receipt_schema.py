@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from unhardcoded.store.base import STATUSES
+
 _NUM = {"type": ["number", "null"]}
 _STR = {"type": ["string", "null"]}
 _FAILURE = {
@@ -106,7 +108,7 @@ def receipt_schema() -> dict[str, Any]:
             "workflow": {"type": ["object", "null"], "properties": {"id": _STR, "node": _STR}},
             "tenant": _STR,
             "created_at": {"type": "string", "format": "date-time"},
-            "status": {"enum": ["started", "ok", "error", "partial", "no_route"]},
+            "status": {"enum": list(STATUSES)},
             "simulated": {"type": "boolean"},
             "pinned": _STR,
             "policy": {
@@ -141,7 +143,7 @@ def receipt_schema() -> dict[str, Any]:
                     "latency_ms",
                 ],
                 "properties": {
-                    "status": {"enum": ["started", "ok", "error", "partial", "no_route"]},
+                    "status": {"enum": list(STATUSES)},
                     "deployment": _STR,
                     "model": _STR,
                     "usage": _USAGE,

@@ -78,9 +78,7 @@ class Upstream:
         tmo = self.timeouts(dep.provider, remaining_s)
         creds = await self.credentials.get(dep.provider, tmo)
         request = adapter.build_request(body, target, creds, stream=stream)
-        warn = getattr(adapter, "request_warnings", None)
-        warnings = tuple(warn(body, target)) if warn is not None else ()
-        return Prepared(target, adapter, request, tmo, warnings)
+        return Prepared(target, adapter, request, tmo, tuple(adapter.request_warnings(body, target)))
 
     async def send(self, p: Prepared) -> tuple[int, ChatResult]:
         """A complete answer: its HTTP status and the parsed result, or ProviderError."""
