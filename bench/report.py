@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-TARGET_ORDER = ["direct", "floor", "litellm", "ours-strict", "ours-fast"]
+TARGET_ORDER = [
+    "direct",
+    "floor",
+    "floor-httptools",
+    "floor-h1",
+    "floor-uvicorn",
+    "floor-uvicorn-aiohttp",
+    "floor-granian",
+    "litellm",
+    "ours-strict",
+    "ours-fast",
+]
 HEADERS = [
     "delay",
     "conc",
