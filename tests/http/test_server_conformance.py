@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -247,6 +248,27 @@ async def test_a_stalled_request_gets_408_and_is_closed(h: Harness) -> None:
     assert resp.status == 408
     assert await conn.at_eof()
     await still_up(server)
+
+
+async def test_a_request_head_dribbled_past_its_deadline_gets_408() -> None:
+    limits = h1.Limits(read_timeout_s=30, head_timeout_s=0.3)
+    server = await h1.start(toy_app(State()), limits=limits)
+    conn = await RawConn.open(server.host, server.port)
+    try:
+        await conn.send(b"GET /echo HTTP/1.1\r\nx-slow: ")
+        answered = asyncio.create_task(conn.read_response())
+        for _ in range(600):  # one byte every 10 ms, never silent for long: only the head deadline ends it
+            if answered.done():
+                break
+            with contextlib.suppress(ConnectionError):  # the server may close between two bytes
+                await conn.send(b"a")
+            await asyncio.sleep(0.01)
+        resp = await answered
+        assert resp.status == 408
+        assert await conn.at_eof()
+    finally:
+        conn.close()
+        await server.close()
 
 
 async def test_idle_keep_alive_connection_is_closed() -> None:

@@ -51,6 +51,7 @@ class Limits:
     max_header_bytes: int = 32 * 1024  # request line and header fields together -> 431
     max_body_bytes: int = 32 * 1024**2  # as the aiohttp app allowed -> 413
     read_timeout_s: float = 30.0  # longest silence while a request is arriving (slow or stalled clients)
+    head_timeout_s: float = 30.0  # the request line and headers arrive whole within this (slowloris)
     keep_alive_s: float = 75.0  # an idle connection between requests is closed after this
     max_pipelined: int = 16  # complete requests queued on one connection before reading pauses
 
@@ -160,6 +161,8 @@ class H1Protocol(asyncio.Protocol):
         self.runner: asyncio.Task[None] | None = None
         self.current: Request | None = None
         self.reading = False  # a request has begun and is not complete
+        self.in_head = False  # ... and its headers are not complete
+        self.began = 0.0
         self.read_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -230,6 +233,8 @@ class H1Protocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.reading = True
+        self.in_head = True
+        self.began = self.last_activity
         self.url = b""
         self.headers = {}
         self.body = []
@@ -253,6 +258,7 @@ class H1Protocol(asyncio.Protocol):
             self.headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         length = self.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limits.max_body_bytes:
             raise _Reject(413, f"request body is larger than {self.limits.max_body_bytes} bytes")
@@ -413,6 +419,8 @@ class H1Protocol(asyncio.Protocol):
         if self.runner is None:  # while a handler is at work its own timeouts apply
             wait = self.limits.read_timeout_s if self.reading else self.limits.keep_alive_s
             left = self.last_activity + wait - now
+            if self.reading and self.in_head:
+                left = min(left, self.began + self.limits.head_timeout_s - now)
             if left <= 0:
                 if self.reading:  # stalled mid-request
                     resp = self.server.errors(408, "the request did not arrive in time")
@@ -465,7 +473,7 @@ class H1Server:
         self.errors = errors
         self.loop = loop
         self.dates = _Dates()
-        self.tick_s = min(limits.read_timeout_s, limits.keep_alive_s)
+        self.tick_s = min(limits.read_timeout_s, limits.keep_alive_s, limits.head_timeout_s)
         self.connections: set[H1Protocol] = set()
         self.closing = False
         self.listener: asyncio.Server | None = None
