@@ -231,6 +231,32 @@ def stream_events(message: Mapping[str, Any]) -> list[tuple[bytes, bool]]:
     return events
 
 
+def carried_key(request: web.Request) -> str | None:
+    """The credential the caller sent (x-api-key here, a Bearer token on Vertex), for a step to echo."""
+    auth = request.headers.get("authorization", "")
+    return request.headers.get("x-api-key") or (auth[7:] if auth.startswith("Bearer ") else None)
+
+
+async def send_failing_stream(
+    request: web.Request, events: list[tuple[bytes, bool]], step: Step, error: bytes
+) -> web.StreamResponse:
+    """`events` up to `step.error_after` content events, then (once released, if the step waits) `error`."""
+    response = web.StreamResponse(
+        headers={"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+    )
+    await response.prepare(request)
+    sent = 0
+    for data, is_content in events:
+        if is_content and sent >= (step.error_after or 0):
+            break
+        await response.write(data)
+        sent += is_content
+    await request.app[SCRIPT].wait_released(step)
+    await response.write(error)
+    await response.write_eof()
+    return response
+
+
 async def send_stream(
     request: web.Request, events: list[tuple[bytes, bool]], cut_after: int | None
 ) -> web.StreamResponse:
@@ -257,7 +283,9 @@ async def respond(
     if not await play_effects(request, step):
         return web.Response()
     if step.status >= 400:
-        return error_response(step.status, step.error_type, step.retry_after)
+        default = _ERRORS.get(step.status, ("", "Internal server error"))[1]
+        text = step.message(carried_key(request), default)
+        return error_response(step.status, step.error_type, step.retry_after, text)
     stream = bool(body.get("stream"))
     if step.malformed:
         if stream:
@@ -269,7 +297,13 @@ async def respond(
         )
     message = build_message(body, step, model)
     if stream:
-        return await send_stream(request, stream_events(message), step.cut_after)
+        events = stream_events(message)
+        if step.error_after is not None:  # Anthropic reports a failure mid-stream as an `error` event
+            text = step.message(carried_key(request), "Overloaded")
+            kind = step.error_type or "overloaded_error"
+            error = {"type": "error", "error": {"type": kind, "message": text}}
+            return await send_failing_stream(request, events, step, _event("error", error))
+        return await send_stream(request, events, step.cut_after)
     return web.Response(body=orjson.dumps(message), content_type="application/json")
 
 

@@ -4,7 +4,7 @@ Every request must carry a SigV4 signature from the test credentials (recomputed
 `X-Amz-Date` within 5 minutes, scope service `bedrock`, and the fake's region when it has one) or a
 Bedrock API key as a Bearer token; otherwise AWS's 403 JSON. Answers follow the Script; on a streaming
 call a Step whose `error_type` is an event-stream exception name (`throttlingException`, ...) sends that
-exception frame after the first content event.
+exception frame after the first content event (after `error_after` of them when that is set).
 
     python -m unhardcoded.testing.fake_bedrock --port 9002 [--region eu-central-1]
 """
@@ -238,7 +238,7 @@ def _converse(body: dict[str, Any], step: Step) -> web.Response:
     return _json(answer, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
 
-def _stream_frames(body: dict[str, Any], step: Step) -> list[bytes]:
+def _stream_frames(body: dict[str, Any], step: Step, key: str | None) -> list[bytes]:
     """Every frame of one ConverseStream answer, cut or broken as the step says."""
     text, tool, input_tokens = _answer(body, step)
     frames = [event_frame("messageStart", {"role": "assistant"})]
@@ -265,8 +265,13 @@ def _stream_frames(body: dict[str, Any], step: Step) -> list[bytes]:
         broken = bytearray(content[0])
         broken[-1] ^= 0xFF  # the message CRC no longer matches
         return [*frames, bytes(broken)]
-    if step.error_type and step.error_type[:1].islower():
-        return [*frames, *content[:1], exception_frame(step.error_type, "The stream failed upstream.")]
+    after = step.error_after
+    if after is None and step.error_type and step.error_type[:1].islower():
+        after = 1
+    if after is not None:
+        message = step.message(key, "The stream failed upstream.")
+        failure = exception_frame(step.error_type or "internalServerException", message)
+        return [*frames, *content[:after], failure]
     stop = "end_turn" if tool is None else "tool_use"
     return [
         *frames,
@@ -305,6 +310,9 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         {"path": request.path, "model": model, "stream": stream, "headers": headers, "body": body}
     )
     step = config.script.next(model)
+    # What a step may echo: the API key, or the secret that signed the request (the fake has checked it).
+    auth = request.headers.get("Authorization", "")
+    key = auth[7:] if auth.startswith("Bearer ") else config.secret_access_key
     if step.delay_s:
         await asyncio.sleep(step.delay_s)
     if step.hang:
@@ -316,6 +324,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return web.Response(status=500)
     if step.status != 200:
         error_type, message = _ERRORS.get(step.status, _ERRORS[500 if step.status >= 500 else 400])
+        message = step.message(key, message)
         return _error(step.status, step.error_type or error_type, message, step.retry_after)
     if not stream:
         return _converse(body, step)
@@ -323,7 +332,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "application/vnd.amazon.eventstream", "x-amzn-RequestId": str(uuid.uuid4())}
     )
     await response.prepare(request)
-    for frame in _stream_frames(body, step):
+    frames = _stream_frames(body, step, key)
+    for i, frame in enumerate(frames):
+        if step.error_after is not None and i == len(frames) - 1:  # the exception frame
+            await config.script.wait_released(step)
         await response.write(frame)
     if step.cut_after is not None:
         response.force_close()

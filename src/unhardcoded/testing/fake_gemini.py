@@ -19,12 +19,14 @@ from aiohttp import web
 from unhardcoded.testing import fake_anthropic
 from unhardcoded.testing.fake_anthropic import (
     SCRIPT,
+    carried_key,
     count_tokens,
     fake_id,
     pieces,
     play_effects,
     sample_for_schema,
     script_routes,
+    send_failing_stream,
     send_stream,
     start_app,
 )
@@ -37,6 +39,7 @@ VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 _KEY = web.AppKey("api_key", str)
 _TRUSTED = web.AppKey("trusted", dict[str, str])  # client_email → public key PEM
 _TOKENS = web.AppKey("tokens", set[str])
+_TOKEN_PREFIX = web.AppKey("token_prefix", str)
 _STATUSES = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
     401: (
@@ -220,6 +223,10 @@ def stream_chunks(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     return chunks
 
 
+def _key_of(request: web.Request) -> str | None:
+    return request.headers.get("x-goog-api-key") or request.query.get("key") or carried_key(request)
+
+
 async def _gemini(request: web.Request, model: str, action: str, *, vertex: bool) -> web.StreamResponse:
     body = await _json_body(request)
     if not isinstance(body, dict):
@@ -235,7 +242,9 @@ async def _gemini(request: web.Request, model: str, action: str, *, vertex: bool
     if not await play_effects(request, step):
         return web.Response()
     if step.status >= 400:
-        return google_error(step.status, step.error_type, step.retry_after)
+        default = _STATUSES.get(step.status, ("", "An internal error has occurred."))[1]
+        message = step.message(_key_of(request), default)
+        return google_error(step.status, step.error_type, step.retry_after, message)
     sse = request.query.get("alt") == "sse"
     if step.malformed:
         if action == "streamGenerateContent":
@@ -249,7 +258,12 @@ async def _gemini(request: web.Request, model: str, action: str, *, vertex: bool
     chunks = stream_chunks(response)
     if not sse:  # without alt=sse Google streams one JSON array
         return web.Response(body=json.dumps(chunks, indent=2).encode(), content_type="application/json")
-    return await send_stream(request, [(_sse(c), True) for c in chunks], step.cut_after)
+    events = [(_sse(c), True) for c in chunks]
+    if step.error_after is not None:  # Google ends a failing stream with an `error` object as the last event
+        message = step.message(_key_of(request), _STATUSES[500][1])
+        error = {"code": 500, "message": message, "status": step.error_type or "INTERNAL"}
+        return await send_failing_stream(request, events, step, _sse({"error": error}))
+    return await send_stream(request, events, step.cut_after)
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -327,7 +341,7 @@ async def _token(request: web.Request) -> web.Response:
         return _oauth_error(
             "invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) with a scope"
         )
-    token = "ya29.fake-" + secrets.token_urlsafe(24)
+    token = request.app[_TOKEN_PREFIX] + secrets.token_urlsafe(24)
     request.app[_TOKENS].add(token)
     return web.json_response({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
 
@@ -338,15 +352,18 @@ def make_app(
     api_key: str = API_KEY,
     service_accounts: Iterable[FakeServiceAccount] | None = None,
     access_tokens: Iterable[str] = (),
+    token_prefix: str = "ya29.fake-",
 ) -> web.Application:
     """The fake Google endpoints. `service_accounts` may get tokens at `POST /token` (default: the process's
-    `default_service_account()`); `access_tokens` are accepted on Vertex paths without the OAuth step."""
+    `default_service_account()`); `access_tokens` are accepted on Vertex paths without the OAuth step.
+    `token_prefix` starts every issued token (a test of redaction may want one no pattern recognises)."""
     app = web.Application()
     script_routes(app, script if script is not None else Script())
     app[_KEY] = api_key
     accounts = list(service_accounts) if service_accounts is not None else [default_service_account()]
     app[_TRUSTED] = {sa.client_email: sa.public_key_pem for sa in accounts}
     app[_TOKENS] = set(access_tokens)
+    app[_TOKEN_PREFIX] = token_prefix
     app.router.add_post("/v1beta/models/{model_action}", _studio)
     vertex = "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model_action}"
     app.router.add_post(vertex, _vertex)
@@ -362,10 +379,17 @@ async def start(
     api_key: str = API_KEY,
     service_accounts: Iterable[FakeServiceAccount] | None = None,
     access_tokens: Iterable[str] = (),
+    token_prefix: str = "ya29.fake-",
 ) -> tuple[web.AppRunner, str, Script]:
     """Serve the fake on host:port (0: any free port) → (runner to clean up, base URL, its script).
     The token endpoint is `{base URL}/token`."""
     script = script if script is not None else Script()
-    app = make_app(script, api_key=api_key, service_accounts=service_accounts, access_tokens=access_tokens)
+    app = make_app(
+        script,
+        api_key=api_key,
+        service_accounts=service_accounts,
+        access_tokens=access_tokens,
+        token_prefix=token_prefix,
+    )
     runner, base_url = await start_app(app, host, port)
     return runner, base_url, script

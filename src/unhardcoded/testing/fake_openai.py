@@ -167,7 +167,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             request.transport.abort()
         raise asyncio.CancelledError
     if step.status >= 400:
-        return _scripted_error(step, model)
+        return _scripted_error(step, model, _carried_key(request))
     stream = body.get("stream") is True
     if step.malformed:
         if stream:
@@ -195,10 +195,17 @@ def _validate(body: Any, azure: bool) -> web.Response | None:
     return None
 
 
-def _scripted_error(step: Step, model: str) -> web.Response:
+def _carried_key(request: web.Request) -> str | None:
+    """The key the caller sent (Bearer, or Azure's api-key), for a step that echoes it back."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else request.headers.get("api-key")
+
+
+def _scripted_error(step: Step, model: str, key: str | None) -> web.Response:
     message, type_, code = _ERRORS.get(step.status, (f"Scripted error {step.status}", "server_error", None))
     if step.status == 404:
         message = f"The model `{model}` does not exist or you do not have access to it."
+    message = step.message(key, message)
     response = openai_error(step.status, message, step.error_type or type_, code)
     if step.retry_after is not None:
         response.headers["retry-after-ms"] = str(round(step.retry_after * 1000))
@@ -428,7 +435,14 @@ async def _stream(
         await response.write(b"data: " + orjson.dumps(prelude) + b"\n\n")
     if step.cut_after is not None:
         content, closing = content[: step.cut_after], []
+    if step.error_after is not None:  # OpenAI reports a failure mid-stream as an `error` data event
+        message = step.message(_carried_key(request), _ERRORS[500][0])
+        error = {"error": {"message": message, "type": step.error_type or "server_error", "param": None,
+                           "code": None}}  # fmt: skip
+        content, closing = content[: step.error_after], [b"data: " + orjson.dumps(error) + b"\n\n"]
     for event in (*content, *closing):
+        if step.error_after is not None and event is closing[0]:
+            await request.app[SCRIPT_KEY].wait_released(step)
         await response.write(event)
         if opts.chunk_delay_ms:
             await asyncio.sleep(opts.chunk_delay_ms / 1000.0)

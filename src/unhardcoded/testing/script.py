@@ -8,6 +8,8 @@ The model name can script a single call too: an upstream model named `sim-429`, 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +27,23 @@ class Step:
     text: str | None = None  # the answer's text (default: an echo of the last user message)
     tool_call: dict[str, Any] | None = None  # answer with this tool call: {"name": ..., "arguments": {...}}
     error_type: str | None = None  # provider-specific error type override (e.g. "overloaded_error")
+    # The error message instead of the provider's usual one; "{key}" in it becomes the credential the request
+    # carried, as upstreams that echo a key do (e.g. "invalid api key ({key})"), so redaction can be tested.
+    echo_key: str | None = None
+    error_after: int | None = None  # streaming: after this many content events, the provider's error event
+    # With error_after: send the error only once the test calls `Script.release()`, so the test can see the
+    # first bytes reach its client before the stream fails (in-process fakes only).
+    wait_release: bool = False
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Step:
         return cls(**d)
+
+    def message(self, key: str | None, default: str) -> str:
+        """The error message to send: `default`, or the `echo_key` template with the request's key in it."""
+        if self.echo_key is None:
+            return default
+        return self.echo_key.replace("{key}", key or "")
 
 
 def _model_step(model: str) -> Step | None:
@@ -52,6 +67,7 @@ class Script:
 
     steps: deque[Step] = field(default_factory=deque)
     seen: list[dict[str, Any]] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)  # set from the test's thread
 
     def push(self, *steps: Step) -> None:
         self.steps.extend(steps)
@@ -62,6 +78,18 @@ class Script:
             return by_model
         return self.steps.popleft() if self.steps else Step()
 
+    def release(self) -> None:
+        """Let a step that waits (`wait_release`) go on."""
+        self.released.set()
+
+    async def wait_released(self, step: Step, limit_s: float = 10.0) -> None:
+        """Wait for `release()` when the step asks to; after `limit_s` go on anyway (the test then fails)."""
+        waited = 0.0
+        while step.wait_release and not self.released.is_set() and waited < limit_s:
+            await asyncio.sleep(0.01)
+            waited += 0.01
+
     def clear(self) -> None:
         self.steps.clear()
         self.seen.clear()
+        self.released.clear()
