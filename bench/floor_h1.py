@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from floor_clients import AiohttpUpstream, ReqwestUpstream, make_upstream, read_usage, wants_stream
 
-from unhardcoded.http import h1
+from unhardcoded.http import listener
 from unhardcoded.http.wire import Handler, Request, Response, Router
 
 FORWARD = ("content-type", "authorization")
@@ -45,7 +45,7 @@ class Floor:
         return Response.text("ok")
 
 
-def app_factory(upstream: str, client: str) -> h1.AppFactory:
+def app_factory(upstream: str, client: str) -> listener.AppFactory:
     @contextlib.asynccontextmanager
     async def app() -> AsyncIterator[Handler]:
         up = make_upstream(client, upstream)
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--client", default="pyreqwest", choices=["pyreqwest", "aiohttp"])
     args = parser.parse_args()
     print(f"floor-h1 ({args.client}) pid {os.getpid()} on http://{args.host}:{args.port}", flush=True)
-    h1.run(app_factory(args.upstream, args.client), args.host, args.port, reuse_port=False)
+    listener.run(app_factory(args.upstream, args.client), args.host, args.port, reuse_port=False)
 
 
 if __name__ == "__main__":

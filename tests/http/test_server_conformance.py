@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from tests.http.rawhttp import RawConn, get, post
-from unhardcoded.http import h1
+from unhardcoded.http import listener
 from unhardcoded.http.wire import ClientDisconnected, Request, Response, Router
 
-LIMITS = h1.Limits(max_header_bytes=4096, max_body_bytes=1024, read_timeout_s=0.5, keep_alive_s=30)
+LIMITS = listener.Limits(max_header_bytes=4096, max_body_bytes=1024, read_timeout_s=0.5, keep_alive_s=30)
 
 
 @dataclass
@@ -99,7 +99,7 @@ def toy_app(state: State) -> Router:
 
 @dataclass
 class Harness:
-    server: h1.H1Server
+    server: listener.H1Server
     state: State
     opened: list[RawConn] = field(default_factory=list)
 
@@ -112,7 +112,7 @@ class Harness:
 @pytest.fixture
 async def h() -> AsyncIterator[Harness]:
     state = State()
-    harness = Harness(await h1.start(toy_app(state), limits=LIMITS), state)
+    harness = Harness(await listener.start(toy_app(state), limits=LIMITS), state)
     yield harness
     state.release.set()
     for conn in harness.opened:
@@ -179,7 +179,7 @@ async def test_expect_100_continue_with_too_large_body_gets_413_without_continue
     assert await conn.at_eof()
 
 
-async def still_up(server: h1.H1Server) -> None:
+async def still_up(server: listener.H1Server) -> None:
     conn = await RawConn.open(server.host, server.port)
     try:
         await conn.send(get("/echo"))
@@ -251,8 +251,8 @@ async def test_a_stalled_request_gets_408_and_is_closed(h: Harness) -> None:
 
 
 async def test_a_request_head_dribbled_past_its_deadline_gets_408() -> None:
-    limits = h1.Limits(read_timeout_s=30, head_timeout_s=0.3)
-    server = await h1.start(toy_app(State()), limits=limits)
+    limits = listener.Limits(read_timeout_s=30, head_timeout_s=0.3)
+    server = await listener.start(toy_app(State()), limits=limits)
     conn = await RawConn.open(server.host, server.port)
     try:
         await conn.send(b"GET /echo HTTP/1.1\r\nx-slow: ")
@@ -272,7 +272,7 @@ async def test_a_request_head_dribbled_past_its_deadline_gets_408() -> None:
 
 
 async def test_idle_keep_alive_connection_is_closed() -> None:
-    server = await h1.start(toy_app(State()), limits=h1.Limits(keep_alive_s=0.2))
+    server = await listener.start(toy_app(State()), limits=listener.Limits(keep_alive_s=0.2))
     try:
         conn = await RawConn.open(server.host, server.port)
         await conn.send(get("/echo"))
@@ -435,8 +435,8 @@ async def test_two_servers_share_a_port_with_reuse_port() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    a = await h1.start(toy_app(State()), port=port, reuse_port=True)
-    b = await h1.start(toy_app(State()), port=port, reuse_port=True)
+    a = await listener.start(toy_app(State()), port=port, reuse_port=True)
+    b = await listener.start(toy_app(State()), port=port, reuse_port=True)
     try:
         assert a.port == b.port == port
         await still_up(a)

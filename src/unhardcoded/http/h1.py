@@ -9,140 +9,31 @@ stalled clients, an idle keep-alive timeout, write flow control, and telling the
 left (wire.Request.disconnected; a stream write raises ClientDisconnected). Handlers are not cancelled
 when the client leaves: a call that was sent upstream still finishes and writes its receipt.
 
-``start`` serves on the running loop (tests, the demo, each worker); ``run`` is a process's whole life
-(uvloop, SIGTERM/SIGINT, graceful close). With ``reuse_port=True`` N processes share one port.
+The listening side (``start``, ``run``, graceful close) is listener.py; the bytes written, h1_framing.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
-import http
 import logging
-import signal
-import socket
-import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httptools
 
-from unhardcoded.http.wire import (
-    ClientDisconnected,
-    ErrorResponder,
-    Handler,
-    Headers,
-    Request,
-    error_json,
-)
+from unhardcoded.http.h1_framing import CONTINUE, ChunkedSink, head
+from unhardcoded.http.wire import ClientDisconnected, Headers, Request
+
+if TYPE_CHECKING:
+    from unhardcoded.http.listener import H1Server
 
 log = logging.getLogger("unhardcoded.http")
-
-STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in http.HTTPStatus if s.value >= 200}
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_header_bytes: int = 32 * 1024  # request line and header fields together -> 431
-    max_body_bytes: int = 32 * 1024**2  # as the aiohttp app allowed -> 413
-    read_timeout_s: float = 30.0  # longest silence while a request is arriving (slow or stalled clients)
-    head_timeout_s: float = 30.0  # the request line and headers arrive whole within this (slowloris)
-    keep_alive_s: float = 75.0  # an idle connection between requests is closed after this
-    max_pipelined: int = 16  # complete requests queued on one connection before reading pauses
 
 
 class _Reject(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         self.message = message
-
-
-class _Dates:
-    """The Date header, formatted once per second."""
-
-    __slots__ = ("second", "value")
-
-    def __init__(self) -> None:
-        self.second = 0
-        self.value = ""
-
-    def now(self) -> str:
-        sec = int(time.time())
-        if sec != self.second:
-            self.second = sec
-            self.value = email.utils.formatdate(sec, usegmt=True)
-        return self.value
-
-
-def _head(
-    status: int, headers: list[tuple[str, str]], length: int | None, keep_alive: bool, date: str
-) -> bytes:
-    """Status line and header block. length None: chunked; -1: delimited by closing the connection.
-
-    CR or LF in a header is refused (no response splitting)."""
-    parts = [STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n", "date: ", date, "\r\n"]
-    for name, value in headers:
-        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-            raise ValueError(f"header {name!r}: CR or LF in a header")
-        if name.lower() in FRAMING:
-            continue  # the server frames the message
-        parts += (name, ": ", value, "\r\n")
-    if length is None:
-        parts.append("transfer-encoding: chunked\r\n")
-    elif length >= 0:
-        parts += ("content-length: ", str(length), "\r\n")
-    if not keep_alive:
-        parts.append("connection: close\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("latin-1")
-
-
-class _Sink:
-    """One request's streamed answer (wire.Sink)."""
-
-    __slots__ = ("chunked", "conn", "head", "started")
-
-    def __init__(self, conn: H1Protocol, head: bool) -> None:
-        self.conn = conn
-        self.started = False
-        self.chunked = True
-        self.head = head  # a HEAD request: headers only
-
-    async def start(self, headers: Headers, status: int = 200) -> None:
-        conn = self.conn
-        if conn.closed:
-            raise ClientDisconnected("the client closed the connection")
-        if self.started:
-            raise RuntimeError("the stream was already started")
-        self.started = True
-        req = conn.current
-        # An HTTP/1.0 client cannot read chunks: the end of the stream is the end of the connection.
-        self.chunked = req is not None and req.http_version != "1.0"
-        if not self.chunked:
-            conn.keep_alive = False
-        hl = list(headers.items() if isinstance(headers, Mapping) else headers)
-        conn.write(_head(status, hl, None if self.chunked else -1, conn.keep_alive, conn.server.dates.now()))
-        await conn.drain()
-
-    async def write(self, data: bytes) -> None:
-        conn = self.conn
-        if conn.closed:
-            raise ClientDisconnected("the client closed the connection")
-        if not self.started:
-            await self.start({})
-        if not data or self.head:
-            return
-        conn.write(b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data)
-        await conn.drain()
-
-    def finish(self) -> None:
-        if self.chunked and not self.head and not self.conn.closed:
-            self.conn.write(b"0\r\n\r\n")
 
 
 class H1Protocol(asyncio.Protocol):
@@ -310,7 +201,7 @@ class H1Protocol(asyncio.Protocol):
                     self.keep_alive = False
                     resp = self.server.errors(item.status, item.message)
                     self.write(
-                        _head(resp.status, resp.headers, len(resp.body), False, self.server.dates.now())
+                        head(resp.status, resp.headers, len(resp.body), False, self.server.dates.now())
                     )
                     self.write(resp.body)
                     self.close()
@@ -335,7 +226,7 @@ class H1Protocol(asyncio.Protocol):
         self.current = req
         self.keep_alive = self.keep_alive and keep_alive and not self.server.closing
         head_only = req.method == "HEAD"
-        sink = _Sink(self, head_only)
+        sink = ChunkedSink(self, head_only)
         req.sink = sink
         try:
             resp = await self.server.handler(req)
@@ -360,17 +251,17 @@ class H1Protocol(asyncio.Protocol):
             log.error("handler returned no response and started no stream: %s %s", req.method, req.path)
             resp = self.server.errors(500, "internal error")
         try:
-            head = _head(resp.status, resp.headers, len(resp.body), self.keep_alive, self.server.dates.now())
+            block = head(resp.status, resp.headers, len(resp.body), self.keep_alive, self.server.dates.now())
         except ValueError:
             log.exception("bad response header: %s %s", req.method, req.path)
             resp = self.server.errors(500, "internal error")
-            head = _head(resp.status, resp.headers, len(resp.body), self.keep_alive, self.server.dates.now())
+            block = head(resp.status, resp.headers, len(resp.body), self.keep_alive, self.server.dates.now())
         if head_only or not resp.body:
-            self.write(head)
+            self.write(block)
         elif len(resp.body) < 65536:
-            self.write(head + resp.body)  # one write, one syscall
+            self.write(block + resp.body)  # one write, one syscall
         else:
-            self.write(head)
+            self.write(block)
             self.write(resp.body)
 
     # --- transport helpers
@@ -425,7 +316,7 @@ class H1Protocol(asyncio.Protocol):
                 if self.reading:  # stalled mid-request
                     resp = self.server.errors(408, "the request did not arrive in time")
                     self.write(
-                        _head(resp.status, resp.headers, len(resp.body), False, self.server.dates.now())
+                        head(resp.status, resp.headers, len(resp.body), False, self.server.dates.now())
                     )
                     self.write(resp.body)
                 self.close()
@@ -460,134 +351,3 @@ class _NoSink:
 
 
 _NO_SINK = _NoSink()
-
-
-class H1Server:
-    """A listening socket and its connections; ``close`` lets answers in progress finish."""
-
-    def __init__(
-        self, handler: Handler, limits: Limits, errors: ErrorResponder, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.handler = handler
-        self.limits = limits
-        self.errors = errors
-        self.loop = loop
-        self.dates = _Dates()
-        self.tick_s = min(limits.read_timeout_s, limits.keep_alive_s, limits.head_timeout_s)
-        self.connections: set[H1Protocol] = set()
-        self.closing = False
-        self.listener: asyncio.Server | None = None
-        self.host = ""
-        self.port = 0
-        self._idle: asyncio.Future[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def forget(self, conn: H1Protocol) -> None:
-        self.connections.discard(conn)
-        if not self.connections and self._idle is not None and not self._idle.done():
-            self._idle.set_result(None)
-
-    async def close(self, grace_s: float = 10.0) -> None:
-        """Stop accepting; close idle connections; give answers in progress ``grace_s``, then abort."""
-        self.closing = True
-        if self.listener is not None:
-            self.listener.close()
-        for conn in list(self.connections):
-            if conn.runner is None:
-                conn.close()
-        if self.connections:
-            self._idle = self.loop.create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._idle), grace_s)
-        for conn in list(self.connections):
-            conn.abort()
-        if self.listener is not None:
-            await self.listener.wait_closed()
-
-
-async def start(
-    handler: Handler,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    limits: Limits | None = None,
-    errors: ErrorResponder = error_json,
-    sock: socket.socket | None = None,
-    reuse_port: bool = False,
-    backlog: int = 1024,
-) -> H1Server:
-    """Serve ``handler`` on the running loop; port 0 picks a free one (``server.url`` says which)."""
-    loop = asyncio.get_running_loop()
-    server = H1Server(handler, limits or Limits(), errors, loop)
-    if sock is not None:
-        listener = await loop.create_server(lambda: H1Protocol(server), sock=sock, backlog=backlog)
-    else:
-        listener = await loop.create_server(
-            lambda: H1Protocol(server), host, port, backlog=backlog, reuse_port=reuse_port or None
-        )
-    server.listener = listener
-    bound = listener.sockets[0].getsockname()
-    server.host, server.port = str(bound[0]), int(bound[1])
-    return server
-
-
-AppFactory = Callable[[], AbstractAsyncContextManager[Handler]]
-
-
-async def serve_until_signalled(
-    app: AppFactory,
-    host: str,
-    port: int,
-    *,
-    limits: Limits | None = None,
-    errors: ErrorResponder = error_json,
-    sock: socket.socket | None = None,
-    reuse_port: bool = True,
-    ready: Callable[[H1Server], None] | None = None,
-) -> None:
-    """A process's serving life: open the app, serve until SIGTERM/SIGINT, close gracefully, close the app."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with app() as handler:
-        server = await start(
-            handler, host, port, limits=limits, errors=errors, sock=sock, reuse_port=reuse_port
-        )
-        if ready is not None:
-            ready(server)
-        try:
-            await stop.wait()
-        finally:
-            await server.close()
-
-
-def run(
-    app: AppFactory,
-    host: str,
-    port: int,
-    *,
-    limits: Limits | None = None,
-    errors: ErrorResponder = error_json,
-    sock: socket.socket | None = None,
-    reuse_port: bool = True,
-) -> None:
-    """Blocking: ``serve_until_signalled`` on uvloop when it is installed."""
-    main = serve_until_signalled(
-        app, host, port, limits=limits, errors=errors, sock=sock, reuse_port=reuse_port
-    )
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
-@contextlib.asynccontextmanager
-async def static_app(handler: Handler) -> AsyncIterator[Handler]:
-    """An AppFactory for a handler with nothing to open or close."""
-    yield handler
