@@ -12,6 +12,8 @@ import typer
 import yaml
 from rich.console import Console
 
+from unhardcoded.cli_adopt import register as register_adopt_commands
+from unhardcoded.cli_finance import register as register_finance_commands
 from unhardcoded.cli_review import register as register_review_commands
 from unhardcoded.config import load_settings
 from unhardcoded.errors import ConfigError, PolicyError, RequestError, UserError
@@ -162,6 +164,8 @@ def demo(
 
 
 register_review_commands(app)
+register_finance_commands(app)
+register_adopt_commands(app)
 
 
 def main() -> None:
