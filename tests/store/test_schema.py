@@ -32,12 +32,12 @@ def _kind(hint: Any) -> tuple[str, bool]:
     args = set(hint.__args__) if isinstance(hint, types.UnionType) else {hint}
     nullable = type(None) in args
     base = (args - {type(None)}).pop()
-    return {str: "text", float: "float", bytes: "blob"}[base], nullable
+    return {str: "text", float: "float", bytes: "blob", int: "int"}[base], nullable
 
 
 EXPECTED = [(name, *_kind(HINTS[name])) for name in RECEIPT_COLUMNS]
-SQLITE_TYPES = {"TEXT": "text", "REAL": "float", "BLOB": "blob"}
-POSTGRES_TYPES = {"text": "text", "double precision": "float", "bytea": "blob"}
+SQLITE_TYPES = {"TEXT": "text", "REAL": "float", "BLOB": "blob", "INTEGER": "int"}
+POSTGRES_TYPES = {"text": "text", "double precision": "float", "bytea": "blob", "bigint": "int"}
 
 
 def test_columns_are_the_record_fields_but_the_decision_blob() -> None:

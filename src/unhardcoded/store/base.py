@@ -11,6 +11,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any, Protocol, get_type_hints
 
 import orjson
@@ -18,6 +19,7 @@ import orjson
 from unhardcoded.errors import UnhardcodedError
 
 STATUSES = ("started", "ok", "error", "partial", "no_route")
+FINAL_STATUSES = tuple(s for s in STATUSES if s != "started")
 DURABILITIES = ("strict", "fast")
 
 log = logging.getLogger("unhardcoded.store")
@@ -56,6 +58,14 @@ class ReceiptRecord:
     savings_usd: float | None
     latency_ms: float | None
     body: bytes
+    # Added by m002 (after `body`, as ALTER TABLE appends them): what roll-ups and budgets sum without
+    # parsing bodies. Optional so a writer that does not know them still works (they stay NULL).
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    fallbacks: int | None = None  # attempts that fell back to the next candidate
+    policy_name: str | None = None  # a stored or configured policy's name, when the call named one
+    policy_version: int | None = None  # the stored policy's version (None for config and inline policies)
 
     def params(self) -> tuple[Any, ...]:
         """The values in RECEIPT_COLUMNS order."""
@@ -154,6 +164,35 @@ class ReceiptStore(Protocol):
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Summaries (the indexed columns, no body), newest first; `since` <= created_at < `until`."""
+
+    async def rollup_rows(
+        self,
+        by: Sequence[str],
+        since: float,
+        until: float,
+        *,
+        tenant: str | None = None,
+        workload: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Exact integer sums of final receipts in [since, until) per (*by, deployment, decision_hash,
+        catalog_version), from the hourly sums plus the two edge hours; `by` from store.rollups.BY."""
+
+    async def spend_since(
+        self, since: float, *, workload: str | None = None, tenant: str | None = None
+    ) -> Decimal:
+        """Committed cost in USD of the final receipts created at or after `since` (None: any)."""
+
+    async def put_policy(
+        self, tenant: str | None, name: str, doc_json: str, fingerprint: str, sha256: str
+    ) -> int:
+        """Add the next version (1, 2, ...) of the stored policy (tenant, name); return its number."""
+
+    async def get_policies(self, tenant: str | None, name: str | None = None) -> list[dict[str, Any]]:
+        """Every version (of `name`, or of every name), by name then version: newest last.
+        Each: tenant, name, version, policy (parsed), doc_json, fingerprint, sha256, created_at."""
+
+    async def latest_policies(self, tenant: str | None) -> dict[str, dict[str, Any]]:
+        """The newest version of each stored policy name of `tenant`."""
 
 
 def check_durability(durability: str) -> str:

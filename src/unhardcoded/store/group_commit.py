@@ -12,9 +12,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from unhardcoded.store import policies, rollups
 from unhardcoded.store.base import (
     DecisionCache,
     Item,
@@ -38,6 +40,7 @@ from unhardcoded.store.base import (
     unresolved_hashes,
     write_error,
 )
+from unhardcoded.store.migrations import Dialect
 
 Errors = list[StoreWriteError | None]
 # Yields the records to commit in one transaction, receives what that commit raised (None: committed),
@@ -133,7 +136,8 @@ class CommitPlan:
     def of(cls, records: Sequence[ReceiptRecord], stored: DecisionCache) -> CommitPlan:
         decisions = decision_rows(records, stored)
         unresolved = unresolved_hashes(records, decisions, stored)
-        return cls(decisions, unresolved, [r.params() for r in records])
+        ordered = sorted(records, key=rollups.sort_key)  # the hourly sums' rows locked in one order
+        return cls(decisions, unresolved, [r.params() for r in ordered])
 
     def lookup_sql(self, ph: str) -> str:
         return decisions_sql(ph, len(self.unresolved), blobs=False)
@@ -158,6 +162,7 @@ class GroupCommitStore:
 
     placeholder: ClassVar[str]
     blob_placeholder: ClassVar[str]
+    dialect: ClassVar[Dialect]
 
     def __init__(
         self, name: str, *, durability: str, busy_timeout_s: float, max_batch: int, max_pending: int
@@ -285,3 +290,50 @@ class GroupCommitStore:
         }
         query, params = search_sql(self.placeholder, filters, limit)
         return summaries(await self._fetch(query, params))
+
+    async def rollup_rows(
+        self,
+        by: Sequence[str],
+        since: float,
+        until: float,
+        *,
+        tenant: str | None = None,
+        workload: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Integer sums of the final receipts created in [since, until), per (*by, deployment, decision_hash,
+        catalog_version); '' keys come back as None. See store/rollups.py for the columns."""
+        unknown = [b for b in by if b not in rollups.BY]
+        if unknown:
+            raise ValueError(f"by: {unknown[0]!r} is not one of {', '.join(rollups.BY)}")
+        query, params = rollups.rollup_sql(
+            self.dialect, self.placeholder, by, since, until, tenant=tenant, workload=workload
+        )
+        names = rollups.column_names(by)
+        n_keys = len(by) + 3
+        out: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in await self._fetch(query, params):
+            key = tuple(None if v == "" else v for v in row[:n_keys])
+            sums = [int(v or 0) for v in row[n_keys:]]
+            have = out.get(key)
+            if have is None:
+                out[key] = dict(zip(names, (*key, *sums), strict=True))
+            else:  # the same group from the whole hours and from an edge hour
+                for name, v in zip(names[n_keys:], sums, strict=True):
+                    have[name] += v
+        return [r for r in out.values() if r["calls"]]
+
+    async def spend_since(
+        self, since: float, *, workload: str | None = None, tenant: str | None = None
+    ) -> Decimal:
+        query, params = rollups.spend_sql(
+            self.dialect, self.placeholder, since, tenant=tenant, workload=workload
+        )
+        units = sum(int(row[0] or 0) for row in await self._fetch(query, params))
+        return Decimal(units).scaleb(-rollups.MONEY_SCALE)
+
+    async def get_policies(self, tenant: str | None, name: str | None = None) -> list[dict[str, Any]]:
+        query, params = policies.select_sql(self.placeholder, tenant, name)
+        return [policies.as_dict(row) for row in await self._fetch(query, params)]
+
+    async def latest_policies(self, tenant: str | None) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in await self.get_policies(tenant)}  # ordered by version: last wins

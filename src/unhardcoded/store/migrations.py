@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from unhardcoded.store import rollups
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -21,10 +23,11 @@ class Dialect:
     name: str
     blob: str
     float: str
+    integer: str
 
 
-SQLITE = Dialect("sqlite", blob="BLOB", float="REAL")
-POSTGRES = Dialect("postgres", blob="BYTEA", float="DOUBLE PRECISION")
+SQLITE = Dialect("sqlite", blob="BLOB", float="REAL", integer="INTEGER")
+POSTGRES = Dialect("postgres", blob="BYTEA", float="DOUBLE PRECISION", integer="BIGINT")
 
 Migration = Callable[[Dialect], list[str]]
 MIGRATIONS_TABLE = (
@@ -74,7 +77,38 @@ def m001_initial(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+def m002_rollups(d: Dialect) -> list[str]:
+    """Token counts, fallbacks and the policy version as columns, and the hourly sums (store/rollups.py).
+    Receipts stored before this have NULL tokens: roll-ups count them under `usage_calls` apart."""
+    added = [
+        ("input_tokens", d.integer),
+        ("output_tokens", d.integer),
+        ("cached_input_tokens", d.integer),
+        ("fallbacks", d.integer),
+        ("policy_name", "TEXT"),
+        ("policy_version", d.integer),
+    ]
+    return [f"ALTER TABLE receipts ADD COLUMN {name} {kind}" for name, kind in added] + rollups.ddl(d)
+
+
+def m003_policies(d: Dialect) -> list[str]:
+    """Stored policies: immutable versions per (tenant, name). A primary key cannot hold the NULL tenant,
+    so a unique index over COALESCE(tenant, '') stands for it."""
+    return [
+        f"""CREATE TABLE policies (
+            tenant TEXT,
+            name TEXT NOT NULL,
+            version {d.integer} NOT NULL CHECK (version >= 1),
+            doc TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            created_at {d.float} NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX policies_key ON policies ((COALESCE(tenant, '')), name, version)",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_rollups, m003_policies)
 
 
 def migrate_sqlite(conn: sqlite3.Connection) -> list[str]:

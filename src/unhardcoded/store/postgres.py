@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from unhardcoded.store import policies
 from unhardcoded.store.base import (
     Item,
     ReceiptRecord,
@@ -26,7 +28,7 @@ from unhardcoded.store.group_commit import (
     gather,
     run_steps_async,
 )
-from unhardcoded.store.migrations import migrate_postgres
+from unhardcoded.store.migrations import POSTGRES, migrate_postgres
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -39,6 +41,7 @@ class PostgresStore(GroupCommitStore):
 
     placeholder = "%s"
     blob_placeholder = "%b"
+    dialect = POSTGRES
 
     def __init__(
         self,
@@ -173,3 +176,20 @@ class PostgresStore(GroupCommitStore):
     async def _execute(self, query: str, params: Sequence[Any]) -> None:
         async with self._reader() as conn:
             await conn.execute(query, params)
+
+    async def put_policy(
+        self, tenant: str | None, name: str, doc_json: str, fingerprint: str, sha256: str
+    ) -> int:
+        params = policies.insert_params(tenant, name, doc_json, fingerprint, sha256, time.time())
+        for attempt in range(20):
+            try:
+                async with self._reader() as conn:
+                    cur = await conn.execute(policies.insert_sql("%s"), params)
+                    row = await cur.fetchone()
+                    assert row is not None
+                    return int(row[0])
+            except psycopg.errors.UniqueViolation:
+                # Another writer took this version number between our read and insert: take the next.
+                if attempt == 19:
+                    raise
+        raise AssertionError("unreachable")

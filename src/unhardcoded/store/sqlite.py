@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from unhardcoded.store import policies
 from unhardcoded.store.base import (
     Item,
     ReceiptRecord,
@@ -24,7 +25,7 @@ from unhardcoded.store.base import (
     write_error,
 )
 from unhardcoded.store.group_commit import CommitPlan, GroupCommitStore, flush_steps, gather, run_steps
-from unhardcoded.store.migrations import migrate_sqlite
+from unhardcoded.store.migrations import SQLITE, migrate_sqlite
 
 T = TypeVar("T")
 
@@ -41,6 +42,7 @@ class SqliteStore(GroupCommitStore):
 
     placeholder = "?"
     blob_placeholder = "?"
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -266,3 +268,21 @@ class SqliteStore(GroupCommitStore):
 
     async def _execute(self, query: str, params: Sequence[Any]) -> None:
         await self._read(lambda c: c.execute(query, params))
+
+    async def put_policy(
+        self, tenant: str | None, name: str, doc_json: str, fingerprint: str, sha256: str
+    ) -> int:
+        params = policies.insert_params(tenant, name, doc_json, fingerprint, sha256, time.time())
+
+        def insert(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock: the next version is read and taken at once
+            try:
+                version = int(conn.execute(policies.insert_sql("?"), params).fetchone()[0])
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return version
+
+        return await self._read(insert)
