@@ -13,6 +13,7 @@ import yaml
 from rich.console import Console
 
 from unhardcoded.cli_adopt import register as register_adopt_commands
+from unhardcoded.cli_finance import register as register_finance_commands
 from unhardcoded.cli_review import register as register_review_commands
 from unhardcoded.config import load_settings
 from unhardcoded.errors import ConfigError, PolicyError, RequestError, UserError
@@ -163,6 +164,7 @@ def demo(
 
 
 register_review_commands(app)
+register_finance_commands(app)
 register_adopt_commands(app)
 
 

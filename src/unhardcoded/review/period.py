@@ -22,6 +22,7 @@ from unhardcoded.store.base import ReceiptStore
 Progress = Callable[[int, int], None]  # (receipts just covered, receipts in all)
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+WHEN_CHOICES = ("<n>s", "<n>m", "<n>h", "<n>d", "<n>w", "ISO 8601, e.g. 2026-11-01T00:00:00Z")
 
 
 def parse_when(text: str, *, now: float, name: str = "since") -> float:
@@ -33,7 +34,9 @@ def parse_when(text: str, *, now: float, name: str = "since") -> float:
         d = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UserError(
-            f"{name}: expected a span like 30d, 12h, 90m or an ISO 8601 timestamp, got {text!r}", path=name
+            f"{name}: expected a span like 30d, 12h, 90m or an ISO 8601 timestamp, got {text!r}",
+            path=name,
+            choices=list(WHEN_CHOICES),
         ) from None
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.UTC)
