@@ -16,7 +16,21 @@ from catalog_build.sources import AA_SNAPSHOT, Sources
 SCHEMA = "unhardcoded-catalog/v1"
 CURRENT_AS_OF = "2026-11-25"  # deployments deprecated before this date are left out
 RECENT_SINCE = "2024-06-01"  # models released before this date are left out
-HOSTS = frozenset({"together", "fireworks", "deepinfra", "groq", "cerebras"})  # third-party inference hosts
+# Third-party inference hosts (they serve other labs' open-weight models).
+HOSTS = frozenset(
+    {
+        "together",
+        "fireworks",
+        "deepinfra",
+        "groq",
+        "cerebras",
+        "sambanova",
+        "nebius",
+        "novita",
+        "hyperbolic",
+        "baseten",
+    }
+)
 MODELS_DEV_SNAPSHOT = "2026-07-02"
 ATTRIBUTION = "Data provided by Artificial Analysis, artificialanalysis.ai"
 BENCH = {

@@ -31,6 +31,14 @@ PROVIDERS: dict[str, str] = {
     "zai": "zai",
     "dashscope": "alibaba",
     "cohere_chat": "cohere",
+    "perplexity": "perplexity",
+    "ai21": "ai21",
+    "minimax": "minimax",
+    "sambanova": "sambanova",
+    "nebius": "nebius",
+    "novita": "novita",
+    "hyperbolic": "hyperbolic",
+    "baseten": "baseten",
     "azure": "azure",
     "azure_ai": "azure",
     "bedrock": "bedrock",
@@ -51,6 +59,13 @@ _PREFIXED = {
     "zai": "zai/",
     "alibaba": "dashscope/",
     "fireworks": "fireworks_ai/",
+    "perplexity": "perplexity/",
+    "minimax": "minimax/",
+    "sambanova": "sambanova/",
+    "nebius": "nebius/",
+    "novita": "novita/",
+    "hyperbolic": "hyperbolic/",
+    "baseten": "baseten/",
 }
 
 AZURE_ZONES = {"eu": "eu", "us": "us", "apac": "apac", "us-gov": "us-gov", "global": "global"}
@@ -82,6 +97,7 @@ MOVING_ALIASES = frozenset(
         "grok-code-fast",
         "gemini-gemma-2-27b-it",
         "gemini-gemma-2-9b-it",
+        "jamba-1.5",  # AI21's bare 1.5 id: which size it serves is not stated (-large/-mini are listed)
     }
 )
 
@@ -194,9 +210,11 @@ def _parse(key: str, entry: dict[str, Any]) -> list[Candidate]:
         prefix = _PREFIXED.get(provider)
         if prefix and key.startswith(prefix):
             upstream, rank = key[len(prefix) :], 0
-        elif provider in ("openai", "anthropic", "cohere", "deepseek") and "/" not in key:
+        elif provider in ("openai", "anthropic", "cohere", "deepseek", "ai21") and "/" not in key:
             upstream, rank = key, 1 if provider == "deepseek" else 0
         else:
+            return []
+        if provider == "perplexity" and not upstream.startswith("sonar"):
             return []
         region, note = None, None
         if provider == "fireworks":

@@ -30,6 +30,7 @@ ORG_CREATORS: dict[str, str] = {
     "moonshotai": "moonshot",
     "nvidia": "nvidia",
     "openai": "openai",
+    "perplexity": "perplexity",
     "qwen": "alibaba",
     "thinkingmachines": "thinkingmachines",
     "writer": "writer",
@@ -87,6 +88,7 @@ _NAME_CREATORS: tuple[tuple[str, str], ...] = (
     (r"^inkling", "thinkingmachines"),
     (r"^mimo", "xiaomi"),
     (r"^seed-", "bytedance"),
+    (r"^sonar", "perplexity"),
 )
 
 # Exact-name aliases applied after the generic rules. Each ties an API id to the name the vendor
@@ -132,7 +134,7 @@ BEDROCK_ALIASES: dict[str, str] = {"deepseek-v3": "deepseek-v3.1"}
 LEGACY = re.compile(
     r"^(titan-|j2-|jamba$|claude$|claude-instant|claude-v?2|llama-?v?2|llama-?v?3-(8b|70b|405b)"
     r"|command-(text|light)|mistral-(large|small)-2402|gpt-4-(0125|1106)|gpt-4-turbo|gpt-3\.5"
-    r"|codestral-2405|mistral-7b|mixtral-8x7b)"
+    r"|codestral-2405|mistral-7b|mixtral-8x7b|sonar-(small|medium))"
 )
 
 _NAME_OK = re.compile(r"[a-z0-9][a-z0-9.\-]*")
@@ -216,7 +218,16 @@ def normalize(upstream: str, provider: str) -> tuple[str, str] | None:
     creator = creator_for(org, s)
     if creator is None:
         return None
-    if provider in ("together", "deepinfra", "fireworks"):
+    if provider in (
+        "together",
+        "deepinfra",
+        "fireworks",
+        "sambanova",
+        "nebius",
+        "novita",
+        "hyperbolic",
+        "baseten",
+    ):
         s = _HOST_VARIANT.sub("", s)
     if provider == "fireworks":
         s = re.sub(r"-us$", "", s)  # US-pinned router: the region is recorded, not part of the name
