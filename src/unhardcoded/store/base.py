@@ -177,6 +177,9 @@ class ReceiptStore(Protocol):
         """Exact integer sums of final receipts in [since, until) per (*by, deployment, decision_hash,
         catalog_version), from the hourly sums plus the two edge hours; `by` from store.rollups.BY."""
 
+    async def decisions(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The stored decision blobs of these content hashes (the ones the store has)."""
+
     async def spend_since(
         self, since: float, *, workload: str | None = None, tenant: str | None = None
     ) -> Decimal:

@@ -331,6 +331,18 @@ class GroupCommitStore:
         units = sum(int(row[0] or 0) for row in await self._fetch(query, params))
         return Decimal(units).scaleb(-rollups.MONEY_SCALE)
 
+    async def decisions(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The stored decision blobs of these content hashes (the ones the store has)."""
+        wanted = sorted(set(hashes))
+        out: dict[str, bytes] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            out.update(
+                (h, bytes(b))
+                for h, b in await self._fetch(decisions_sql(self.placeholder, len(chunk)), chunk)
+            )
+        return out
+
     async def get_policies(self, tenant: str | None, name: str | None = None) -> list[dict[str, Any]]:
         query, params = policies.select_sql(self.placeholder, tenant, name)
         return [policies.as_dict(row) for row in await self._fetch(query, params)]
