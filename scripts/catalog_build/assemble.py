@@ -8,6 +8,7 @@ from typing import Any
 
 from catalog_build.bench import ArtificialAnalysis
 from catalog_build.fields import Record, date_str, fill_identity, fill_litellm, fill_model_facts, prices
+from catalog_build.gaps import fill_context_windows
 from catalog_build.keys import Candidate, parse_key
 from catalog_build.lookups import ModelsDev, OpenRouter
 from catalog_build.naming import normalize
@@ -109,6 +110,7 @@ def build_document(src: Sources) -> dict[str, Any]:
         d = build_deployment(c, creator, name, aa, md, orr)
         if d is not None:
             deployments.append(d)
+    fill_context_windows(deployments, src.litellm)
     curated = {d["model"] for d in deployments if d["provider"] not in HOSTS}
     deployments = [d for d in deployments if d["provider"] not in HOSTS or _host_current(d, md, curated)]
     deployments.sort(key=lambda d: d["id"])
