@@ -123,6 +123,18 @@ class BreakerConfig(BaseModel):
     open_s: float = 30.0  # how long it stays open before a half-open probe
 
 
+class BudgetConfig(BaseModel):
+    """A spend cap: per workload and/or tenant, per UTC day or month, in USD (SPEC §2 `on_budget`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    usd: float = Field(gt=0)
+    period: Literal["day", "month"] = "day"
+    workload: str | None = None  # None: every workload
+    tenant: str | None = None  # None: every tenant
+
+
 class OtelConfig(BaseModel):
     """Export receipts as OpenTelemetry spans over OTLP/HTTP (needs the `otel` extra)."""
 
@@ -173,6 +185,7 @@ class Settings(BaseModel):
     call_timeout_s: float = 120.0  # the total budget of one call, fallbacks included
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     store_prompts: bool = False
+    budgets: list[BudgetConfig] = Field(default_factory=list)
     otel: OtelConfig | None = None  # OpenTelemetry export of receipts; off unless configured
 
     def all_providers(self) -> dict[str, ProviderConfig]:

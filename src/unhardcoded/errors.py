@@ -7,6 +7,7 @@ UnhardcodedError
  |    +-- RequestError         the chat request itself is malformed
  +-- CallFailed                a chat call ended without an answer; its receipt is already written
  |    +-- NoRouteError         the policy left no candidate (the receipt says why)
+ |    |    +-- BudgetExceeded  ... because a spend cap (`rt:budget`) dropped them
  |    +-- UpstreamFailed       every attempt the fallback rules allowed failed
  +-- ProviderError             one upstream attempt failed; `error_class` drives fallback
 
@@ -92,6 +93,14 @@ class CallFailed(UnhardcodedError):
 
 class NoRouteError(CallFailed):
     """No candidate passed the policy; the receipt lists why each one was rejected."""
+
+
+class BudgetExceeded(NoRouteError):
+    """A spend cap with `on_budget: reject` (or nothing that fits what is left) refused the call."""
+
+    def __init__(self, message: str, *, budget: str, request_id: str, headers: dict[str, str]) -> None:
+        self.budget = budget
+        super().__init__(message, request_id=request_id, headers=headers)
 
 
 class UpstreamFailed(CallFailed):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from unhardcoded.catalog.model import Catalog
-from unhardcoded.errors import NoRouteError, ProviderError, UpstreamFailed
+from unhardcoded.errors import BudgetExceeded, NoRouteError, ProviderError, UpstreamFailed
 from unhardcoded.gateway.breaker import Breakers
 from unhardcoded.gateway.fallback import Failed, Next, Planned, Stop, next_step
 from unhardcoded.gateway.receipts import Attempt, Outcome, Priced
@@ -70,8 +70,10 @@ class CallRunner:
         breakers: Breakers,
         recorder: Recorder,
         call_timeout_s: float,
+        budget: str | None = None,
     ) -> None:
         self.info = info
+        self._budget = budget  # the cap whose `rt:budget` emptied the plan, if that is why it is empty
         self.request = request
         self._catalog = catalog
         self._upstream = upstream
@@ -137,6 +139,17 @@ class CallRunner:
     async def _begin(self) -> None:
         if not self._plan:
             text = explain(self.info.decision)
+            if self._budget is not None:
+                message = f"spend cap {self._budget!r} reached: {text}"
+                await self._finish(
+                    self._ended("no_route", {"error_class": "budget_exceeded", "message": message})
+                )
+                raise BudgetExceeded(
+                    f"{message}. GET /x/budgets shows every cap and what is left.",
+                    budget=self._budget,
+                    request_id=self.info.request_id,
+                    headers=self._headers,
+                )
             await self._finish(self._ended("no_route", {"error_class": "no_route", "message": text}))
             raise NoRouteError(
                 f"no deployment passed the policy: {text}. "

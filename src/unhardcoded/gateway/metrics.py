@@ -53,12 +53,15 @@ class Metrics:
         "unhardcoded_ttft_seconds": ("histogram", "time to first streamed byte sent to the client"),
         "unhardcoded_receipts_pending": ("gauge", "receipts accepted but not yet committed"),
         "unhardcoded_otel_spans_failed": ("gauge", "spans that never reached the OTLP collector"),
+        "unhardcoded_budget_spent_usd": ("gauge", "spend counted against each cap in its current period"),
+        "unhardcoded_budget_left_usd": ("gauge", "what is left of each cap in its current period"),
     }
 
     def __init__(self) -> None:
         self.counters: dict[str, dict[Labels, float]] = {}
         self.histograms: dict[str, dict[Labels, Histogram]] = {}
         self.gauges: dict[str, float] = {}
+        self.labelled: dict[str, dict[Labels, float]] = {}  # gauges with labels, e.g. per budget
         # Rejections per rule are counted per decision and multiplied out when scraped: one increment
         # per call instead of one per rule.
         self._rejections: dict[int, tuple[dict[str, int], int]] = {}
@@ -96,6 +99,9 @@ class Metrics:
             lines.append(f"# TYPE {name} {kind}")
             if kind == "counter":
                 for labels, v in sorted(self.counters.get(name, {}).items()):
+                    lines.append(f"{name}{_fmt_labels(labels)} {v:g}")
+            elif kind == "gauge" and name in self.labelled:
+                for labels, v in sorted(self.labelled[name].items()):
                     lines.append(f"{name}{_fmt_labels(labels)} {v:g}")
             elif kind == "gauge":
                 lines.append(f"{name} {self.gauges.get(name, 0):g}")

@@ -121,11 +121,13 @@ class Recorder:
         *,
         simulated: Callable[[str], bool],
         exporter: Exporter | None = None,
+        on_cost: Callable[[str, str | None, float | None], None] | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._simulated = simulated
         self._exporter = exporter
+        self._on_cost = on_cost  # budgets count each finished call at once
         self.strict = store.durability == "strict"
         self.inflight = 0  # chat calls in progress: a call alone commits inline (no thread hand-off)
 
@@ -150,6 +152,8 @@ class Recorder:
         blob = None if started else info.decision_blob
         body = await self._write(info, outcome, attempts, blob=blob, final=True)
         self._count(info, outcome, attempts)
+        if self._on_cost is not None:
+            self._on_cost(info.policy.workload, None, outcome.cost_usd)
         if self._exporter is not None:
             d = info.decision
             self._exporter.export(body, info.rejections, candidates=d.n_candidates, passed=len(d.ranked))

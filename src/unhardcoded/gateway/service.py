@@ -20,6 +20,7 @@ from unhardcoded.catalog.model import Catalog
 from unhardcoded.config import Settings
 from unhardcoded.errors import RequestError
 from unhardcoded.gateway.breaker import Breakers
+from unhardcoded.gateway.budgets import Budgets, budget_rule
 from unhardcoded.gateway.call import CallRunner, Reply, Sink
 from unhardcoded.gateway.credentials import CredentialStore
 from unhardcoded.gateway.metrics import Metrics
@@ -69,7 +70,14 @@ class Gateway:
             providers, adapters, transport, credentials or CredentialStore(providers, transport, env)
         )
         self._breakers = Breakers(settings.breaker.failures, settings.breaker.open_s)
-        self._recorder = Recorder(store, self._metrics, simulated=self._upstream.simulated, exporter=exporter)
+        self._budgets = Budgets(settings.budgets, store)
+        self._recorder = Recorder(
+            store,
+            self._metrics,
+            simulated=self._upstream.simulated,
+            exporter=exporter,
+            on_cost=self._budgets.charge if self._budgets else None,
+        )
         self._ids = Ids()
         self._blobs: OrderedDict[int, tuple[Decision, str, bytes, dict[str, int]]] = OrderedDict()
         self._no_key = self._upstream.no_key_rule(self._catalog)
@@ -81,7 +89,7 @@ class Gateway:
 
     async def chat(self, req: ChatRequest) -> Reply:
         """A complete answer. Raises UserError (bad input) or CallFailed (receipt written)."""
-        runner = self._runner(req)
+        runner = await self._runner(req)
         self._recorder.inflight += 1
         try:
             return await runner.run()
@@ -90,20 +98,31 @@ class Gateway:
 
     async def chat_stream(self, req: ChatRequest, sink: Sink) -> None:
         """Stream the answer into `sink`. Raises UserError, or CallFailed when nothing was streamed."""
-        runner = self._runner(req)
+        runner = await self._runner(req)
         self._recorder.inflight += 1
         try:
             await runner.run_stream(sink)
         finally:
             self._recorder.inflight -= 1
 
-    def _runner(self, req: ChatRequest) -> CallRunner:
+    async def _runner(self, req: ChatRequest) -> CallRunner:
         """Everything before the first attempt: ids, policy, features, decision."""
         created, perf0 = time.time(), time.perf_counter()
         policy, pinned = self._policies.for_call(req)
         ids = trace_ids(req.traceparent, req.workflow, req.workflow_node, self._ids)
         features = self._policies.features(req.body)
-        decision = self._policies.decide(policy, features, self.runtime(created))
+        runtime = self.runtime(created)
+        decision = self._policies.decide(policy, features, runtime)
+        budget = None
+        if self._budgets and decision.plan:
+            standing = await self._budgets.tightest(policy.workload, None)
+            rule = budget_rule(decision, standing, policy.on_budget) if standing else None
+            if rule is not None and standing is not None:
+                budgeted = RuntimeState(
+                    (*runtime.rules, rule), key=(runtime.key, standing.cap.id, standing.left)
+                )
+                decision = self._policies.decide(policy, features, budgeted)
+                budget = standing.cap.id if not decision.plan else None
         digest, blob, counts = self._decision_blob(decision)
         self._metrics.count_rejections(counts)
         info = CallInfo(
@@ -128,6 +147,7 @@ class Gateway:
             breakers=self._breakers,
             recorder=self._recorder,
             call_timeout_s=self._settings.call_timeout_s,
+            budget=budget,
         )
 
     def runtime(self, now: float) -> RuntimeState:
@@ -211,6 +231,10 @@ class Gateway:
                 raise RequestError(f"{name}: expected a string", path=name)
         return await replay(self._store, request_id=rid, trace_id=tid, catalog_now=self._catalog, live=live)
 
+    async def budgets(self) -> dict[str, Any]:
+        """`GET /x/budgets`: each cap's period, spend and what is left."""
+        return {"budgets": await self._budgets.report()}
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",
@@ -223,6 +247,10 @@ class Gateway:
 
     def metrics_text(self) -> str:
         self._metrics.gauges["unhardcoded_receipts_pending"] = float(self._store.stats.pending)
+        for st in self._budgets.cached():
+            labels = (("budget", st.cap.id),)
+            self._metrics.labelled.setdefault("unhardcoded_budget_spent_usd", {})[labels] = float(st.spent)
+            self._metrics.labelled.setdefault("unhardcoded_budget_left_usd", {})[labels] = float(st.left)
         failed = self._recorder.export_failures()
         if failed is not None:
             self._metrics.gauges["unhardcoded_otel_spans_failed"] = float(failed)

@@ -104,6 +104,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok("the decision, as a receipt without attempts"), **_ERRORS},
             }
         },
+        "/x/budgets": {
+            "get": {
+                "summary": "each spend cap: its period, spend and what is left",
+                "responses": {"200": _ok("budgets")},
+            }
+        },
         "/x/replay": {
             "post": {
                 "summary": "replay a receipt or trace as then and now, or a policy over a period",
