@@ -1,23 +1,21 @@
-"""create_app: the aiohttp application with every route; everything injected, nothing global."""
+"""create_app: every route of the gateway on the server-neutral Router; everything injected."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
-from aiohttp import web
 
 from unhardcoded.errors import RequestError, UserError
 from unhardcoded.gateway.service import Gateway
-from unhardcoded.http.chat import make_handler
-from unhardcoded.http.errors import error_response, user_error
+from unhardcoded.http.chat import ChatHandler
+from unhardcoded.http.errors import error_response, invalid_json, server_error, user_error
+from unhardcoded.http.wire import Request, Response, Router
 
-GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+_METRICS_HEADERS = {"x-content-type-options": "nosniff"}
 
 
 def _ts(value: str | None, name: str) -> float | None:
@@ -32,54 +30,55 @@ def _ts(value: str | None, name: str) -> float | None:
     return d.timestamp()
 
 
+def _query(req: Request) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
+
+
+def _json_body(handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+    """A POST endpoint taking a JSON document: 400 for bad JSON, 4xx for a UserError, else the JSON answer."""
+
+    async def endpoint(req: Request) -> Response:
+        try:
+            doc = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            return invalid_json()
+        try:
+            return Response.json(await handler(doc))
+        except UserError as e:
+            return user_error(e)
+
+    return endpoint
+
+
 class Routes:
     """The read-side and dry-run endpoints; the chat endpoint lives in chat.py."""
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
 
-    async def list_models(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.gw.models(), content_type="application/json")
+    async def list_models(self, req: Request) -> Response:
+        return Response(self.gw.models())
 
-    async def healthz(self, request: web.Request) -> web.Response:
-        return _json(self.gw.health())
+    async def healthz(self, req: Request) -> Response:
+        return Response.json(self.gw.health())
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            text=self.gw.metrics_text(),
-            content_type="text/plain",
-            charset="utf-8",
-            headers={"x-content-type-options": "nosniff"},
-        )
+    async def metrics(self, req: Request) -> Response:
+        return Response.text(self.gw.metrics_text(), headers=_METRICS_HEADERS)
 
-    async def rank(self, request: web.Request) -> web.Response:
-        try:
-            doc = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
-        try:
-            return _json(self.gw.dry_run(doc))
-        except UserError as e:
-            return user_error(e)
+    async def rank(self, doc: Any) -> Any:
+        return self.gw.dry_run(doc)
 
-    async def replay(self, request: web.Request) -> web.Response:
-        try:
-            doc = orjson.loads(await request.read())
-        except orjson.JSONDecodeError:
-            return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
-        try:
-            return _json(await self.gw.replay(doc))
-        except UserError as e:
-            return user_error(e)
+    async def budgets(self, req: Request) -> Response:
+        return Response.json(await self.gw.budgets())
 
-    async def fields(self, request: web.Request) -> web.Response:
-        return _json(self.gw.fields())
+    async def fields(self, req: Request) -> Response:
+        return Response.json(self.gw.fields())
 
-    async def catalog_now(self, request: web.Request) -> web.Response:
-        return _json(self.gw.catalog())
+    async def catalog_now(self, req: Request) -> Response:
+        return Response.json(self.gw.catalog())
 
-    async def catalog_at(self, request: web.Request) -> web.Response:
-        version = request.match_info["version"]
+    async def catalog_at(self, req: Request) -> Response:
+        version = req.params["version"]
         blob = await self.gw.catalog_at(version)
         if blob is None:
             return error_response(
@@ -89,30 +88,33 @@ class Routes:
                 param="version",
                 code="unknown_catalog_version",
             )
-        return web.Response(body=blob, content_type="application/json")
+        return Response(blob)
 
-    async def receipt(self, request: web.Request) -> web.Response:
-        rid = request.match_info["request_id"]
+    async def receipt(self, req: Request) -> Response:
+        rid = req.params["request_id"]
         r = await self.gw.receipt(rid)
         if r is None:
             return error_response(
                 404, f"no receipt {rid!r}", "not_found", param="request_id", code="unknown_receipt"
             )
-        return _json(r)
+        return Response.json(r)
 
-    async def trace(self, request: web.Request) -> web.Response:
-        tid = request.match_info["trace_id"]
+    async def trace(self, req: Request) -> Response:
+        tid = req.params["trace_id"]
         t = await self.gw.trace(tid)
         if t is None:
             return error_response(
                 404, f"no trace {tid!r}", "not_found", param="trace_id", code="unknown_trace"
             )
-        return _json(t)
+        return Response.json(t)
 
-    async def search(self, request: web.Request) -> web.Response:
-        q = request.query
+    async def search(self, req: Request) -> Response:
+        q = _query(req)
         try:
             limit = int(q.get("limit", "100"))
+        except ValueError:
+            return error_response(400, "limit: expected an integer", "invalid_request_error", param="limit")
+        try:
             rows = await self.gw.search(
                 workload=q.get("workload"),
                 since=_ts(q.get("since"), "since"),
@@ -121,57 +123,49 @@ class Routes:
                 fingerprint=q.get("fingerprint"),
                 limit=max(1, min(limit, 1000)),
             )
-        except ValueError:
-            return error_response(400, "limit: expected an integer", "invalid_request_error", param="limit")
         except UserError as e:
             return user_error(e)
-        return _json({"receipts": rows})
+        return Response.json({"receipts": rows})
 
-    async def schema(self, request: web.Request) -> web.Response:
-        what = request.match_info["what"]
+    async def schema(self, req: Request) -> Response:
+        what = req.params["what"]
         if what == "receipt":
             from unhardcoded.gateway.receipt_schema import receipt_schema
 
-            return _json(receipt_schema())
+            return Response.json(receipt_schema())
         if what == "policy":
             from unhardcoded.policy.schema import policy_schema
 
-            return _json(policy_schema())
+            return Response.json(policy_schema())
         return error_response(
             404, f"no schema {what!r}", "not_found", param="what", choices=["policy", "receipt"]
         )
 
-    async def openapi(self, request: web.Request) -> web.Response:
+    async def openapi(self, req: Request) -> Response:
         from unhardcoded.http.openapi import openapi_document
 
-        return _json(openapi_document())
-
-    async def on_startup(self, app: web.Application) -> None:
-        await self.gw.open()
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        await self.gw.close()
+        return Response.json(openapi_document())
 
 
-def create_app(gw: Gateway) -> web.Application:
-    app = web.Application(client_max_size=32 * 1024**2)
-    app[GATEWAY_KEY] = gw
+def create_app(gw: Gateway) -> Router:
+    """Every route; the gateway must be opened (`await gw.open()`) before the first request."""
+    app = Router(errors=server_error)
     r = Routes(gw)
-    app.on_startup.append(r.on_startup)
-    app.on_cleanup.append(r.on_cleanup)
-    app.router.add_post("/v1/chat/completions", make_handler(gw))
-    app.router.add_post("/chat/completions", make_handler(gw))
-    app.router.add_get("/v1/models", r.list_models)
-    app.router.add_get("/healthz", r.healthz)
-    app.router.add_get("/metrics", r.metrics)
-    app.router.add_post("/x/rank", r.rank)
-    app.router.add_post("/x/replay", r.replay)
-    app.router.add_get("/x/fields", r.fields)
-    app.router.add_get("/x/catalog", r.catalog_now)
-    app.router.add_get("/x/catalog/{version}", r.catalog_at)
-    app.router.add_get("/x/receipts/{request_id}", r.receipt)
-    app.router.add_get("/x/traces", r.search)
-    app.router.add_get("/x/traces/{trace_id}", r.trace)
-    app.router.add_get("/x/schema/{what}", r.schema)
-    app.router.add_get("/openapi.json", r.openapi)
+    chat = ChatHandler(gw)
+    app.post("/v1/chat/completions", chat)
+    app.post("/chat/completions", chat)
+    app.get("/v1/models", r.list_models)
+    app.get("/healthz", r.healthz)
+    app.get("/metrics", r.metrics)
+    app.post("/x/rank", _json_body(r.rank))
+    app.post("/x/replay", _json_body(gw.replay))
+    app.get("/x/budgets", r.budgets)
+    app.get("/x/fields", r.fields)
+    app.get("/x/catalog", r.catalog_now)
+    app.get("/x/catalog/{version}", r.catalog_at)
+    app.get("/x/receipts/{request_id}", r.receipt)
+    app.get("/x/traces", r.search)
+    app.get("/x/traces/{trace_id}", r.trace)
+    app.get("/x/schema/{what}", r.schema)
+    app.get("/openapi.json", r.openapi)
     return app

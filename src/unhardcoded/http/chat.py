@@ -3,72 +3,66 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import orjson
-from aiohttp import web
 
 from unhardcoded.errors import CallFailed, UserError
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.gateway.service import Gateway
-from unhardcoded.http.errors import call_failed, error_response, internal_error, stream_error, user_error
+from unhardcoded.http.errors import call_failed, internal_error, invalid_json, stream_error, user_error
+from unhardcoded.http.wire import Request, Response, Sink
 
 log = logging.getLogger("unhardcoded.http")
+_SSE_HEADERS = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
 
 
 class StreamSink:
-    """The gateway's Sink over an aiohttp streaming response; prepared only at the first byte."""
+    """The gateway's Sink over the server's chunked response; the status line goes at the first byte."""
 
-    __slots__ = ("request", "response")
+    __slots__ = ("_sink", "started")
 
-    def __init__(self, request: web.Request) -> None:
-        self.request = request
-        self.response: web.StreamResponse | None = None
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self.started = False
 
     async def start(self, headers: dict[str, str]) -> None:
-        resp = web.StreamResponse(status=200, headers=headers)
-        resp.content_type = "text/event-stream"
-        resp.headers["cache-control"] = "no-cache"
-        await resp.prepare(self.request)
-        self.response = resp
+        await self._sink.start([*headers.items(), *_SSE_HEADERS])
+        self.started = True
 
     async def write(self, data: bytes) -> None:
-        if data and self.response is not None:
-            await self.response.write(data)
+        if data and self.started:
+            await self._sink.write(data)
 
     async def fail(self, error_class: str, message: str) -> None:
         await self.write(stream_error(error_class, message))
 
 
-def make_handler(gw: Gateway) -> Any:
-    async def chat_completions(request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+class ChatHandler:
+    __slots__ = ("gw",)
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def __call__(self, request: Request) -> Response | None:
         try:
-            req = ChatRequest.parse(orjson.loads(raw), request.headers)
+            req = ChatRequest.parse(orjson.loads(request.body), request.headers)
         except orjson.JSONDecodeError:
-            return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
+            return invalid_json()
         except UserError as e:
             return user_error(e)
         try:
             if req.stream:
-                sink = StreamSink(request)
-                await gw.chat_stream(req, sink)
-                if sink.response is None:  # the client left before anything was sent
-                    return web.Response(status=499)
-                await sink.response.write_eof()
-                return sink.response
-            reply = await gw.chat(req)
+                sink = StreamSink(request.sink)
+                await self.gw.chat_stream(req, sink)
+                return None if sink.started else Response(status=499, content_type=None)
+            reply = await self.gw.chat(req)
         except UserError as e:
             return user_error(e)
         except CallFailed as e:
             return call_failed(e)
         except ConnectionError:  # the client left mid-stream; the receipt already says partial
-            return web.Response(status=499)
+            return Response(status=499, content_type=None)
         except Exception:
             log.exception("unexpected error in chat completions")
             return internal_error()
-        return web.Response(
-            status=reply.status, body=reply.body, headers=reply.headers, content_type="application/json"
-        )
-
-    return chat_completions
+        return Response(reply.body, reply.status, reply.headers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from unhardcoded.errors import (
+    BudgetExceeded,
     CallFailed,
     ConfigError,
     ErrorClass,
@@ -17,6 +17,7 @@ from unhardcoded.errors import (
     UpstreamFailed,
     UserError,
 )
+from unhardcoded.http.wire import Response
 from unhardcoded.providers.sse import DONE, encode_event
 
 # The status a failed call answers with, by the last attempt's error class (README "Fallback").
@@ -46,16 +47,24 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
     **extra: Any,
-) -> web.Response:
-    return web.Response(
-        status=status,
-        body=error_json(message, type_, param=param, code=code, **extra),
-        content_type="application/json",
-        headers=headers,
-    )
+) -> Response:
+    return Response(error_json(message, type_, param=param, code=code, **extra), status, headers)
 
 
-def user_error(e: UserError) -> web.Response:
+def server_error(status: int, message: str) -> Response:
+    """What the server and router answer on their own (404, 405, 408, 413, 431, 500)."""
+    if status >= 500:
+        return error_response(status, message, "server_error", code="internal_error")
+    codes = {404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "too_large", 431: "too_large"}
+    type_ = "not_found" if status == 404 else "invalid_request_error"
+    return error_response(status, message, type_, code=codes.get(status))
+
+
+def invalid_json() -> Response:
+    return error_response(400, "body: not valid JSON", "invalid_request_error", code="invalid_json")
+
+
+def user_error(e: UserError) -> Response:
     code = (
         "invalid_policy"
         if isinstance(e, PolicyError)
@@ -63,16 +72,30 @@ def user_error(e: UserError) -> web.Response:
         if isinstance(e, ConfigError)
         else "invalid_request"
         if isinstance(e, RequestError)
+        else "not_found"
+        if e.status == 404
         else "invalid"
     )
     extra: dict[str, Any] = {}
     if e.choices is not None:
         extra["choices"] = e.choices
-    return error_response(e.status, e.message, "invalid_request_error", param=e.path, code=code, **extra)
+    type_ = "not_found" if e.status == 404 else "invalid_request_error"
+    return error_response(e.status, e.message, type_, param=e.path, code=code, **extra)
 
 
-def call_failed(e: CallFailed) -> web.Response:
+def call_failed(e: CallFailed) -> Response:
     """A call that ended without an answer; its headers name the receipt that says why."""
+    if isinstance(e, BudgetExceeded):
+        return error_response(
+            429,
+            e.message,
+            "budget_exceeded",
+            param="budget",
+            code="budget_exceeded",
+            headers=e.headers,
+            request_id=e.request_id,
+            budget=e.budget,
+        )
     if isinstance(e, NoRouteError):
         return error_response(
             422, e.message, "no_route", code="no_route", headers=e.headers, request_id=e.request_id
@@ -96,7 +119,7 @@ def stream_error(error_class: str, message: str) -> bytes:
     return encode_event(error_json(message, f"upstream_{error_class}", code=error_class)) + DONE
 
 
-def internal_error(request_id: str | None = None) -> web.Response:
+def internal_error(request_id: str | None = None) -> Response:
     # Never echo the exception: it could carry a request header or a key.
     return error_response(
         500,

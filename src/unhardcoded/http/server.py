@@ -7,16 +7,19 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
-
-from aiohttp import web
 
 from unhardcoded.config import Settings, load_settings
 from unhardcoded.gateway.policies import Policies
 from unhardcoded.gateway.service import Gateway
-from unhardcoded.gateway.transport import AiohttpTransport, Transport
+from unhardcoded.gateway.transport import Transport
+from unhardcoded.gateway.transport_pyreqwest import ReqwestTransport
+from unhardcoded.http import listener
 from unhardcoded.http.app import create_app
+from unhardcoded.http.errors import server_error
+from unhardcoded.http.wire import Handler
 from unhardcoded.providers.registry import load_adapters
 from unhardcoded.store import open_store
 
@@ -28,7 +31,7 @@ def build_gateway(
     transport: Transport | None = None,
     policies: Policies | None = None,
 ) -> Gateway:
-    """A gateway from the settings: its store, the aiohttp transport, every adapter (plugins too)."""
+    """A gateway from the settings: its store, the pyreqwest transport, every adapter (plugins too)."""
     exporter = None
     if settings.otel is not None:
         from unhardcoded.gateway.otel import OtelExporter
@@ -38,7 +41,7 @@ def build_gateway(
         settings,
         policies or Policies(settings),
         open_store(settings.store, durability=settings.durability),
-        transport or AiohttpTransport(),
+        transport or ReqwestTransport(),
         load_adapters(include_plugins=True),
         env=env,
         exporter=exporter,
@@ -46,26 +49,27 @@ def build_gateway(
 
 
 def _run_one(config: str | None, host: str, port: int, sock: socket.socket | None = None) -> None:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        pass
+    """One worker process: build the gateway, serve until SIGTERM/SIGINT, close it (receipts flushed)."""
     settings = load_settings(config)
-    gw = build_gateway(settings)
-    line, hint = gw.startup_notes()
-    if hint:
-        print(hint, file=sys.stderr)
-    app = create_app(gw)
-    print(
-        f"unhardcoded: {line}, store {settings.store} ({settings.durability}), pid {os.getpid()}",
-        file=sys.stderr,
-    )
-    if sock is not None:
-        web.run_app(app, sock=sock, access_log=None, print=None, handle_signals=True)
-    else:
-        web.run_app(app, host=host, port=port, access_log=None, reuse_port=True, print=None)
+
+    @asynccontextmanager
+    async def app() -> AsyncIterator[Handler]:
+        gw = build_gateway(settings)  # inside the loop: the transport and the store belong to it
+        line, hint = gw.startup_notes()
+        if hint:
+            print(hint, file=sys.stderr)
+        await gw.open()
+        try:
+            print(
+                f"unhardcoded: {line}, store {settings.store} ({settings.durability}), pid {os.getpid()}",
+                file=sys.stderr,
+                flush=True,
+            )
+            yield create_app(gw)
+        finally:
+            await gw.close()
+
+    listener.run(app, host, port, errors=server_error, sock=sock, reuse_port=True)
 
 
 def serve(config: Path | str | None, *, host: str = "127.0.0.1", port: int = 8700, workers: int = 1) -> None:
@@ -95,11 +99,20 @@ def serve(config: Path | str | None, *, host: str = "127.0.0.1", port: int = 870
             p.join()
 
 
-async def start_in_process(gw: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-    """Run the app on the current loop (tests, the demo); returns the runner and the base URL."""
-    runner = web.AppRunner(create_app(gw), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    return runner, f"http://{host}:{bound}"
+class InProcess:
+    """A gateway served on the current loop; `cleanup` stops serving, then closes the gateway."""
+
+    def __init__(self, server: listener.H1Server, gw: Gateway) -> None:
+        self.server = server
+        self.gw = gw
+
+    async def cleanup(self) -> None:
+        await self.server.close(grace_s=5.0)
+        await self.gw.close()
+
+
+async def start_in_process(gw: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[InProcess, str]:
+    """Open the gateway and serve it on the current loop (tests, the demo); returns it and its base URL."""
+    await gw.open()
+    server = await listener.start(create_app(gw), host, port, errors=server_error)
+    return InProcess(server, gw), server.url
