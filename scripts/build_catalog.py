@@ -11,6 +11,7 @@ bundled file differs. The rules live in scripts/catalog_build/ (see its package 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,20 @@ def gaps(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def print_diff(current: Path, text: str) -> int:
+    """What the rebuilt catalog changes against the bundled file (unhardcoded.catalog.diff); 1 if anything."""
+    if str(REPO / "src") not in sys.path:
+        sys.path.insert(0, str(REPO / "src"))
+    from unhardcoded.catalog.diff import diff_catalogs, render_lines
+    from unhardcoded.catalog.load import build_catalog
+
+    before = build_catalog(bundled_raw=json.loads(current.read_text(encoding="utf-8")))
+    after = build_catalog(bundled_raw=json.loads(text))
+    d = diff_catalogs(before, after)
+    print("\n".join(render_lines(d, limit=None)))
+    return 0 if d.empty else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sources", type=Path, default=None, help="raw source files (default: %(default)s)")
@@ -67,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-out", type=Path, default=TABLE_OUT, help="LiteLLM reference table output")
     parser.add_argument("--check", action="store_true", help="exit 1 if --out differs from a fresh build")
     parser.add_argument("--report", action="store_true", help="list providers and the gaps no source fills")
+    parser.add_argument(
+        "--diff", action="store_true", help="what a rebuild from --sources changes in --out; writes nothing"
+    )
     args = parser.parse_args(argv)
     sources = args.sources or default_sources()
     if not sources.is_dir():
@@ -81,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in found:
             print(f"  {line}")
         return 0
+    if args.diff:
+        return print_diff(args.out, render(doc))
     outputs = [(args.out, render(doc)), (args.table_out, render_table(build_table(load(sources))))]
     if args.check:
         stale = [p for p, text in outputs if (p.read_text(encoding="utf-8") if p.is_file() else None) != text]

@@ -2,8 +2,8 @@
 
 Thin: read, call imports/ or catalog/diff.py, write. `import litellm` exits 0 converted (the not-converted
 list may be non-empty: it is printed), 1 the input cannot be read or is not a LiteLLM config, 2 the
-converted config does not load (a bug: please report it). `catalog diff` exits 0 identical, 1 different,
-2 a version cannot be found or read.
+converted config does not load (a bug: please report it). `catalog diff` and `catalog refresh` exit 0
+identical, 1 different, 2 a version or the sources cannot be found or read.
 """
 
 from __future__ import annotations
@@ -145,6 +145,31 @@ def catalog_diff(
     raise typer.Exit(0 if d.empty else 1)
 
 
+def catalog_refresh(
+    from_dir: Annotated[Path, typer.Option("--from", help="newer copies of the same public source files")],
+    write: Annotated[bool, typer.Option(help="also rewrite the bundled catalog (source checkouts)")] = False,
+) -> None:
+    """Rebuild the bundled catalog from newer source files, offline, and say what changed."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_catalog.py"
+    if not script.is_file():
+        _fail("refresh needs a source checkout: scripts/build_catalog.py is not next to this package", 2)
+    if not from_dir.is_dir():
+        _fail(f"--from: no directory {from_dir}", 2)
+    base = [sys.executable, str(script), "--sources", str(from_dir)]
+    diff = subprocess.run([*base, "--diff"], capture_output=True, text=True, check=False)
+    sys.stdout.write(diff.stdout)
+    if diff.returncode not in (0, 1):
+        _fail(diff.stderr.strip() or "the catalog builder failed", 2)
+    if write and diff.returncode == 1:
+        done = subprocess.run(base, capture_output=True, text=True, check=False)
+        sys.stdout.write(done.stdout)
+        if done.returncode != 0:
+            _fail(done.stderr.strip() or "the catalog builder failed", 2)
+    raise typer.Exit(diff.returncode)
+
+
 def _catalog_group(listing: Any) -> typer.Typer:
     """`catalog` keeps listing the catalog; `catalog diff` is added under it."""
     group = typer.Typer(help=listing.__doc__)
@@ -155,6 +180,7 @@ def _catalog_group(listing: Any) -> typer.Typer:
             listing(config=config, as_json=as_json)
 
     group.command("diff")(catalog_diff)
+    group.command("refresh")(catalog_refresh)
     return group
 
 
