@@ -64,6 +64,7 @@ def test_environment_keys_become_key_variables_and_prices_per_million(bundled, r
         "kind": "openai",
         "base_url_env": "AZURE_API_BASE",
         "api_key_env": "AZURE_API_KEY",
+        "api_version": "2024-10-21",  # the docs' value is not a version: the built-in azure default
         "azure": True,
     }
     [dep] = conv.config["catalog"]["deployments"]
@@ -119,7 +120,11 @@ def test_regions_projects_and_bundled_reuse(bundled, reference):
     assert (pro["region"], pro["endpoint_region"], pro["geography"]) == ("us-central1", "us-central1", "us")
     assert pro["context_window"] == bundled.get("gemini/google/gemini-2.5-pro").get("context_window")
     assert conv.config["providers"]["vertex"]["project"] == "project-id"
-    assert conv.config["providers"]["vertex-project-name-here"]["project"] == "project-name-here"
+    other = conv.config["providers"]["vertex-project-name-here"]
+    assert (other["project"], other["credentials_env"]) == (
+        "project-name-here",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    )
     qs = convert("docs_configs_quick_start.yaml", bundled, reference)
     bedrock = {d["id"]: d for d in qs.config["catalog"]["deployments"]}
     assert bedrock["bedrock/anthropic.claude-instant-v1@us-east-1"]["endpoint_region"] == "us-east-1"

@@ -99,14 +99,6 @@ class ProviderSpec:
     credentials_env: str | None = None
     azure: bool = False
 
-    def differs_from_builtin(self) -> bool:
-        b = builtin_providers().get(self.builtin)
-        if b is None:
-            return True
-        mine = (self.base_url, self.base_url_env, self.api_key_env, self.api_version, self.project)
-        theirs = (b.base_url, b.base_url_env, b.api_key_env, b.api_version, b.project)
-        return any(m is not None and m != t for m, t in zip(mine, theirs, strict=True))
-
     def suggested_names(self) -> list[str]:
         """Names to try, best first: the built-in name when the endpoint is the built-in one, then
         `<builtin>-<host, variable, project or key variable>`."""
@@ -214,7 +206,7 @@ def resolve(params: Mapping[str, Any], provider_of: Any) -> Resolved | str:
         base_url,
         base_env,
         key_env or b.api_key_env,
-        _api_version(params, dropped) if builtin == "azure" else None,
+        (_api_version(params, dropped) or b.api_version) if builtin == "azure" else None,
         azure=builtin == "azure",
         **cloud,
     )
@@ -242,7 +234,8 @@ def _cloud(builtin: str, params: Mapping[str, Any], dropped: list[str]) -> tuple
     elif isinstance(vp, str):
         out["project"] = vp
     vc = params.get("vertex_credentials")
-    out["credentials_env"] = env_var(vc)
+    # A provider of its own (another project) still reads the usual credentials variable.
+    out["credentials_env"] = env_var(vc) or builtin_providers()["vertex"].credentials_env
     if vc is not None and out["credentials_env"] is None:
         dropped.append("vertex_credentials (a file or JSON: point GOOGLE_APPLICATION_CREDENTIALS at it)")
     return _plain(params.get("vertex_location"), "vertex_location", dropped), out
