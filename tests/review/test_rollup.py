@@ -273,13 +273,18 @@ async def test_passed_over_candidates_of_real_calls_recomputed_from_the_bodies(
         u = (usage["input_tokens"], usage["cached_input_tokens"], usage["output_tokens"])
         chosen = price(cat.get(b["outcome"]["deployment"]), *u)
         assert chosen is not None
+        # pricier: as the decision estimated it for that request; what it would have cost: real usage
+        est = {c["deployment"]: c["est_cost_usd"] for c in b["decision"]["candidates"]}
+        mine = est[b["outcome"]["deployment"]]
         for c in b["decision"]["candidates"]:
             would = price(cat.get(c["deployment"]), *u)
             if (
                 c["status"] == "ranked"
                 and c["deployment"] != b["outcome"]["deployment"]
-                and would
-                and would > chosen
+                and would is not None
+                and mine is not None
+                and c["est_cost_usd"] is not None
+                and c["est_cost_usd"] > mine
             ):
                 want[key][c["deployment"]][0] += would
                 want[key][c["deployment"]][1] += chosen

@@ -94,7 +94,7 @@ def history(n: int, seed: int) -> tuple[list[ReceiptRecord], list[ReceiptRecord]
     rnd = random.Random(seed)
     writes, final = [], {}
     for i in range(n):
-        at = H0 + rnd.uniform(0, 7 * 3600)
+        at = H0 + rnd.uniform(0, 60 * 3600)  # three UTC days
         r = rec(
             i,
             at,
@@ -134,6 +134,9 @@ async def test_rollup_rows_equal_sums_recomputed_from_the_records(backend: Backe
             (H0 + 1800, H0 + 2700),  # inside one hour
             (H0 + 3600 - 0.001, H0 + 3 * 3600 + 0.001),
             (H0 - 86400, H0 + 86400),
+            (H0 + 1234.5, H0 + 50 * 3600 + 17.25),  # edge hours, whole hours of edge days, a whole day
+            (H0 + 23 * 3600 + 1, H0 + 25 * 3600 - 1),  # two edge hours on two days, nothing between
+            (H0 + 2 * 3600, H0 + 48 * 3600),
         ]
         for since, until in periods:
             rows = await store.rollup_rows([by], since, until)
@@ -165,7 +168,15 @@ async def test_spend_since_sums_committed_cost_of_final_receipts(backend: Backen
     writes, final = history(300, seed=7)
     async with backend.make() as store:
         await asyncio.gather(*(store.write(r) for r in writes))
-        for since in (H0 - 5, H0, H0 + 1234.5, H0 + 3 * 3600, H0 + 6.5 * 3600, H0 + 99 * 3600):
+        for since in (
+            H0 - 5,
+            H0,
+            H0 + 1234.5,
+            H0 + 3 * 3600,
+            H0 + 30.5 * 3600,
+            H0 + 47 * 3600,
+            H0 + 99 * 3600,
+        ):
             for workload, tenant in ((None, None), ("support", None), (None, "acme"), ("search", "globex")):
                 want = sum(
                     (

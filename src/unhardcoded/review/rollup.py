@@ -20,10 +20,8 @@ from typing import Any
 
 import orjson
 
-from unhardcoded.catalog.model import Catalog, Deployment
-from unhardcoded.errors import UnhardcodedError, UserError
+from unhardcoded.errors import UserError
 from unhardcoded.review.period import WHEN_CHOICES, parse_when
-from unhardcoded.review.rebuild import catalog_from_blob
 from unhardcoded.store.base import ReceiptStore
 from unhardcoded.store.rollups import BY, MONEY_SCALE
 
@@ -63,18 +61,6 @@ def _price(value: Any) -> Decimal | None:
     return Decimal(repr(value))
 
 
-def usage_cost(dep: Deployment | None, inp: int, cached: int, out: int) -> Decimal | None:
-    """Exact cost of this usage at `dep`'s catalog prices (the gateway's formula, without its rounding)."""
-    if dep is None:
-        return None
-    pin, pout = _price(dep.get("price_input_per_mtok")), _price(dep.get("price_output_per_mtok"))
-    if pin is None or pout is None:
-        return None
-    pc = _price(dep.get("price_cached_input_per_mtok"))
-    cached = min(cached, inp)
-    return ((inp - cached) * pin + cached * (pin if pc is None else pc) + out * pout) / _MTOK
-
-
 def period(
     since: str | float | None, until: str | float | None, *, now: float, default_since: str = "30d"
 ) -> tuple[float, float]:
@@ -105,17 +91,24 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+Prices = tuple[Decimal, Decimal, Decimal]  # input, cached input, output: USD per million tokens
+
+
 class _Pricing:
-    """Decisions and catalogs of the period, each read and parsed once."""
+    """Decisions and catalogs of the period, each read and parsed once, and per (decision, chosen
+    deployment) its pricier passers as an interned set: calls whose sets are equal are priced together."""
 
     def __init__(self, store: ReceiptStore) -> None:
         self.store = store
-        self.ranked: dict[str, list[tuple[str, int]]] = {}
-        self.catalogs: dict[str, Catalog | None] = {}
+        self.est: dict[str, tuple[list[tuple[str, float | None]], dict[str, float | None]]] = {}
+        self.catalogs: dict[str, dict[str, Prices | None] | None] = {}  # version -> id -> prices
         self.unreadable: set[str] = set()
+        self.sets: list[frozenset[str]] = []
+        self._set_ids: dict[frozenset[str], int] = {}
+        self._pricier: dict[tuple[str, str], int | None] = {}
 
     async def load(self, hashes: set[str], versions: set[str]) -> None:
-        new = hashes - set(self.ranked)
+        new = hashes - set(self.est)
         blobs = await self.store.decisions(sorted(new))
         for h in new:
             blob = blobs.get(h)
@@ -123,66 +116,137 @@ class _Pricing:
                 if blob is None:
                     raise ValueError("not in the store")
                 cands = orjson.loads(blob)["candidates"]
-                self.ranked[h] = [
-                    (c["deployment"], int(c["rank"])) for c in cands if c.get("status") == "ranked"
+                ranked = [
+                    (c["deployment"], c.get("est_cost_usd")) for c in cands if c.get("status") == "ranked"
                 ]
+                self.est[h] = (ranked, {c["deployment"]: c.get("est_cost_usd") for c in cands})
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                self.ranked[h] = []
+                self.est[h] = ([], {})
                 self.unreadable.add(h)
         for v in versions - set(self.catalogs):
             blob = await self.store.get_catalog(v)
             try:
-                self.catalogs[v] = catalog_from_blob(blob, v) if blob is not None else None
-            except (UnhardcodedError, orjson.JSONDecodeError):
+                # Only prices are needed: read the stored JSON, without rebuilding (and re-hashing) the
+                # whole catalog as replay must.
+                deps = orjson.loads(blob)["deployments"] if blob is not None else None
+                self.catalogs[v] = {d["id"]: _prices(d) for d in deps} if deps is not None else None
+            except (orjson.JSONDecodeError, KeyError, TypeError):
                 self.catalogs[v] = None
+
+    def pricier(self, decision: str, chosen: str) -> int | None:
+        """The id of the set of passers the decision estimated pricier than `chosen` for that request;
+        None when the decision or the chosen deployment's estimate is unknown."""
+        key = (decision, chosen)
+        if key not in self._pricier:
+            ranked, est = self.est.get(decision, ([], {}))
+            mine = est.get(chosen)
+            if mine is None:
+                self._pricier[key] = None
+            else:
+                found = frozenset(d for d, e in ranked if d != chosen and e is not None and e > mine)
+                self._pricier[key] = self._set_ids.setdefault(found, len(self._set_ids))
+                if self._pricier[key] == len(self.sets):
+                    self.sets.append(found)
+        return self._pricier[key]
+
+    def cost(self, version: str, dep_id: str, usage: tuple[int, int, int]) -> Decimal | None:
+        """Exact cost of (input, cached input, output) tokens at the deployment's prices in that catalog."""
+        cat = self.catalogs.get(version)
+        p = cat.get(dep_id) if cat is not None else None
+        if p is None:
+            return None
+        inp, cached, out = usage
+        cached = min(cached, inp)
+        return ((inp - cached) * p[0] + cached * p[1] + out * p[2]) / _MTOK
+
+
+def _prices(dep: Mapping[str, Any]) -> Prices | None:
+    pin, pout = _price(dep.get("price_input_per_mtok")), _price(dep.get("price_output_per_mtok"))
+    if pin is None or pout is None:
+        return None
+    pc = _price(dep.get("price_cached_input_per_mtok"))
+    return pin, pin if pc is None else pc, pout
 
 
 def _passed_over(rows: list[Mapping[str, Any]], pricing: _Pricing) -> tuple[list[dict[str, Any]], int]:
-    """The pricier passers of one group, most expensive extra first; and the calls that could not be priced
-    this way (no decision, no catalog, no usage, or the chosen deployment has no price)."""
-    found: dict[str, dict[str, Any]] = {}
+    """The pricier passers of one group, largest extra cost first; and the answered calls that could not
+    be compared with them (no decision, no estimate or price for the chosen deployment, no usage).
+
+    Pricier: the decision estimated it dearer than the deployment that answered, for that request. What it
+    would have cost is exact, on the calls' real usage. Cost is linear in tokens, so usage is summed before
+    it is priced: per (catalog, chosen deployment), every passer in the union of the decisions' pricier sets
+    gets the whole usage, less that of the decisions whose set lacks it (sets of one policy differ little).
+    """
+    usage: dict[tuple[str, str], dict[int, list[int]]] = {}
     unpriced = 0
     for r in rows:
         answered = r["ok"] + r["partial"]
         if not answered:
             continue
-        cat = pricing.catalogs.get(r["catalog_version"])
-        h, winner = r["decision_hash"], r["deployment"]
-        usage = (r["input_tokens"], r["cached_input_tokens"], r["output_tokens"])
-        chosen = usage_cost(cat.get(winner), *usage) if cat is not None and winner else None
-        if h is None or cat is None or chosen is None or not r["usage_calls"]:
+        h, chosen, version = r["decision_hash"], r["deployment"], r["catalog_version"]
+        set_id = pricing.pricier(h, chosen) if h is not None and chosen else None
+        if set_id is None or not r["usage_calls"] or pricing.catalogs.get(version) is None:
             unpriced += answered
             continue
         unpriced += answered - min(answered, r["usage_calls"])
-        for dep_id, rank in pricing.ranked.get(h, []):
-            if dep_id == winner:
-                continue
-            would = usage_cost(cat.get(dep_id), *usage)
-            if would is None or would <= chosen:
-                continue
-            f = found.setdefault(
-                dep_id, {"calls": 0, "would_cost": Decimal(0), "chosen_cost": Decimal(0), "best_rank": rank}
-            )
-            f["calls"] += r["usage_calls"]
-            f["would_cost"] += would
-            f["chosen_cost"] += chosen
-            f["best_rank"] = min(f["best_rank"], rank)
+        acc = usage.setdefault((version, chosen), {}).setdefault(set_id, [0, 0, 0, 0])
+        acc[0] += r["input_tokens"]
+        acc[1] += r["cached_input_tokens"]
+        acc[2] += r["output_tokens"]
+        acc[3] += r["usage_calls"]
+    tokens: dict[tuple[str, str], list[int]] = {}  # (catalog, passer) -> input, cached, output
+    found: dict[str, list[Any]] = {}  # passer -> calls, chosen cost
+    for (version, chosen), by_set in usage.items():
+        costs = {}
+        for set_id, u in by_set.items():
+            cost = pricing.cost(version, chosen, (u[0], u[1], u[2]))
+            if cost is None:
+                unpriced += u[3]
+            else:
+                costs[set_id] = cost
+        if not costs:
+            continue
+        union = frozenset().union(*(pricing.sets[i] for i in costs))
+        total = [sum(by_set[i][j] for i in costs) for j in range(4)]
+        total_cost = sum(costs.values(), Decimal(0))
+        for dep_id in union:
+            t = tokens.setdefault((version, dep_id), [0, 0, 0])
+            t[0] += total[0]
+            t[1] += total[1]
+            t[2] += total[2]
+            f = found.setdefault(dep_id, [0, Decimal(0)])
+            f[0] += total[3]
+            f[1] += total_cost
+        for set_id, cost in costs.items():
+            u = by_set[set_id]
+            for dep_id in union - pricing.sets[set_id]:
+                t = tokens[(version, dep_id)]
+                t[0] -= u[0]
+                t[1] -= u[1]
+                t[2] -= u[2]
+                found[dep_id][0] -= u[3]
+                found[dep_id][1] -= cost
+    would: dict[str, Decimal] = {}
+    for (version, dep_id), t in tokens.items():
+        cost = pricing.cost(version, dep_id, (t[0], t[1], t[2]))
+        if cost is not None:
+            would[dep_id] = would.get(dep_id, Decimal(0)) + cost
     out = [
+        (would[dep_id] - chosen_cost, dep_id, calls, chosen_cost)
+        for dep_id, (calls, chosen_cost) in found.items()
+        if calls and dep_id in would
+    ]
+    out.sort(key=lambda x: (-x[0], x[1]))
+    return [
         {
             "deployment": dep_id,
-            "calls": f["calls"],
-            "best_rank": f["best_rank"],
-            "would_cost_usd": money(f["would_cost"]),
-            "chosen_cost_usd": money(f["chosen_cost"]),
-            "extra_usd": money(f["would_cost"] - f["chosen_cost"]),
-            "_extra": f["would_cost"] - f["chosen_cost"],
+            "calls": calls,
+            "would_cost_usd": money(would[dep_id]),
+            "chosen_cost_usd": money(chosen_cost),
+            "extra_usd": money(extra),
         }
-        for dep_id, f in found.items()
-    ]
-    out.sort(key=lambda x: (-x["_extra"], x["deployment"]))
-    for x in out:
-        del x["_extra"]
-    return out, unpriced
+        for extra, dep_id, calls, chosen_cost in out
+    ], unpriced
 
 
 def summarise(sums: Mapping[str, int]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Pre-aggregated receipts: `rollup_hours` holds, per UTC hour and (tenant, workload, fingerprint,
-deployment, decision, catalog version), the sums a roll-up or a budget needs. Triggers keep it equal to the
-final receipts at every commit (an upsert subtracts the row it replaces), so it is exact and survives
-restarts; readers add the raw receipts of the two partial hours at the edges of a period.
+"""Pre-aggregated receipts: `rollup_days` and `rollup_hours` hold, per UTC day and per UTC hour and
+(tenant, workload, fingerprint, deployment, decision, catalog version), the sums a roll-up or a budget
+needs. Triggers keep both equal to the final receipts at every commit (an upsert subtracts the row it
+replaces), so they are exact and survive restarts. A period is read as whole days from `rollup_days`, the
+whole hours of its two edge days from `rollup_hours`, and the receipts of its two edge hours themselves.
+A day is the hour // 24 (never computed from seconds apart), so the three parts never overlap.
 
 Money is summed as integers in units of 1e-10 USD: the gateway rounds each receipt's cost to 10 decimals,
 so that is exact (micro-dollars would not be), and int64 holds 920 million dollars per sum.
@@ -20,13 +22,8 @@ MONEY_SCALE = 10  # money columns hold USD x 10**MONEY_SCALE
 HOUR_S = 3600
 # The NOT NULL key columns of rollup_hours; '' stands for NULL (a primary key cannot hold NULL).
 KEYS = ("tenant", "workload", "fingerprint", "deployment", "decision_hash", "catalog_version")
-BY = {  # roll-up groupings -> the expression over rollup_hours (raw receipts use key_expr)
-    "workload": "workload",
-    "fingerprint": "fingerprint",
-    "deployment": "deployment",
-    "tenant": "tenant",
-    "day": "hour / 24",
-}
+BY = ("workload", "fingerprint", "deployment", "tenant", "day")  # roll-up groupings
+LEVELS = (("rollup_days", "day", 24), ("rollup_hours", "hour", 1))  # table, bucket column, hours in one
 _ANSWERED = "{r}.status IN ('ok', 'partial')"
 _BOTH = "{r}.cost_usd IS NOT NULL AND {r}.baseline_cost_usd IS NOT NULL"
 # Per final receipt, what it adds to each sum ({r}: the row alias, {e10}: money to integer units).
@@ -71,25 +68,31 @@ def value_expr(d: Dialect, name: str, r: str) -> str:
     return VALUES[name].format(r=r, cost=e10(d, f"{r}.cost_usd"), base=e10(d, f"{r}.baseline_cost_usd"))
 
 
-def _add(d: Dialect, r: str, sign: str, where: str) -> str:
-    """One receipt row's contribution, times `sign`, upserted into its hour."""
-    cols = ("hour", *KEYS, *VALUES)
-    exprs = [hour_expr(d, r), *(key_expr(k, r) for k in KEYS)]
+def bucket_expr(d: Dialect, r: str, hours: int) -> str:
+    return hour_expr(d, r) if hours == 1 else f"{hour_expr(d, r)} / {hours}"
+
+
+def _add(d: Dialect, r: str, sign: str, level: tuple[str, str, int]) -> str:
+    """One receipt row's contribution, times `sign`, upserted into its day or hour."""
+    table, bucket, hours = level
+    cols = (bucket, *KEYS, *VALUES)
+    exprs = [bucket_expr(d, r, hours), *(key_expr(k, r) for k in KEYS)]
     exprs += [f"{sign} * ({value_expr(d, v, r)})" for v in VALUES]
-    sets = ", ".join(f"{v} = rollup_hours.{v} + excluded.{v}" for v in VALUES)
+    sets = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in VALUES)
     return (
-        f"INSERT INTO rollup_hours ({', '.join(cols)}) SELECT {', '.join(exprs)} WHERE {where} "
-        f"ON CONFLICT (hour, {', '.join(KEYS)}) DO UPDATE SET {sets}"
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} WHERE true "
+        f"ON CONFLICT ({bucket}, {', '.join(KEYS)}) DO UPDATE SET {sets}"
     )
 
 
 def ddl(d: Dialect) -> list[str]:
-    """The table, the triggers that maintain it, and the sums of the receipts already stored."""
+    """The tables, the triggers that maintain them, and the sums of the receipts already stored."""
     values = ", ".join(f"{v} {d.integer} NOT NULL DEFAULT 0" for v in VALUES)
     keys = ", ".join(f"{k} TEXT NOT NULL" for k in KEYS)
     stmts = [
-        f"CREATE TABLE rollup_hours (hour {d.integer} NOT NULL, {keys}, {values}, "
-        f"PRIMARY KEY (hour, {', '.join(KEYS)}))"
+        f"CREATE TABLE {table} ({bucket} {d.integer} NOT NULL, {keys}, {values}, "
+        f"PRIMARY KEY ({bucket}, {', '.join(KEYS)}))"
+        for table, bucket, _ in LEVELS
     ]
     final_new, final_old = "NEW.status <> 'started'", "OLD.status <> 'started'"
     if d.name == "sqlite":
@@ -99,46 +102,51 @@ def ddl(d: Dialect) -> list[str]:
             ("rollup_update_new", "UPDATE", "NEW", "1", final_new),
             ("rollup_delete", "DELETE", "OLD", "-1", final_old),
         ):
-            stmts.append(
-                f"CREATE TRIGGER {name} AFTER {event} ON receipts WHEN {when} "
-                f"BEGIN {_add(d, r, sign, 'true')}; END"
-            )
+            body = " ".join(f"{_add(d, r, sign, level)};" for level in LEVELS)
+            stmts.append(f"CREATE TRIGGER {name} AFTER {event} ON receipts WHEN {when} BEGIN {body} END")
     else:
+        # Days before hours, in one function: every writer locks the sum rows in the same order.
+        old = " ".join(f"{_add(d, 'OLD', '-1', level)};" for level in LEVELS)
+        new = " ".join(f"{_add(d, 'NEW', '1', level)};" for level in LEVELS)
         stmts.append(
             "CREATE FUNCTION rollup_receipt() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"IF TG_OP <> 'INSERT' AND {final_old} THEN {_add(d, 'OLD', '-1', 'true')}; END IF; "
-            f"IF TG_OP <> 'DELETE' AND {final_new} THEN {_add(d, 'NEW', '1', 'true')}; END IF; "
+            f"IF TG_OP <> 'INSERT' AND {final_old} THEN {old} END IF; "
+            f"IF TG_OP <> 'DELETE' AND {final_new} THEN {new} END IF; "
             "RETURN NULL; END $$"
         )
         stmts.append(
             "CREATE TRIGGER rollup_receipt AFTER INSERT OR UPDATE OR DELETE ON receipts "
             "FOR EACH ROW EXECUTE FUNCTION rollup_receipt()"
         )
-    group = [hour_expr(d, "r"), *(key_expr(k, "r") for k in KEYS)]
-    sums = [f"SUM({value_expr(d, v, 'r')})" for v in VALUES]
-    stmts.append(
-        f"INSERT INTO rollup_hours (hour, {', '.join(KEYS)}, {', '.join(VALUES)}) "
-        f"SELECT {', '.join(group + sums)} FROM receipts r WHERE r.status <> 'started' "
-        f"GROUP BY {', '.join(group)}"
-    )
+    for table, bucket, hours in LEVELS:
+        group = [bucket_expr(d, "r", hours), *(key_expr(k, "r") for k in KEYS)]
+        sums = [f"SUM({value_expr(d, v, 'r')})" for v in VALUES]
+        stmts.append(
+            f"INSERT INTO {table} ({bucket}, {', '.join(KEYS)}, {', '.join(VALUES)}) "
+            f"SELECT {', '.join(group + sums)} FROM receipts r WHERE r.status <> 'started' "
+            f"GROUP BY {', '.join(group)}"
+        )
     return stmts
 
 
 def sort_key(record: Any) -> tuple[Any, ...]:
-    """Batch order for commits: `started` rows first (they touch no sums), then final rows by the hour and
-    key they add to, so two processes' batches take the sum rows' locks in one order (no deadlock).
-    Python's sort is stable, so two writes of one request keep their order."""
+    """Batch order for commits: `started` rows first (they touch no sums), then final rows by the day, key
+    and hour they add to, so every writer locks sum rows (a day's, then its hours') in one global order and
+    two processes' batches cannot deadlock. Python's sort is stable: two writes of one request keep their
+    order."""
     if record.status == "started":
         return (0,)
+    hour = math.floor(record.created_at / HOUR_S)
     return (
         1,
-        math.floor(record.created_at / HOUR_S),
+        hour // 24,
         record.tenant or "",
         record.workload,
         record.fingerprint or "",
         record.deployment or "",
         record.decision_hash or "",
         record.catalog_version,
+        hour,
     )
 
 
@@ -149,6 +157,30 @@ def _filters(ph: str, r: str, d: Dialect, tenant: str | None, workload: str | No
             where += f" AND {key_expr(name, r) if r else name} = {ph}"
             params.append(value)
     return where, params
+
+
+def _parts(hs: int, hu: int, ph: str) -> list[tuple[str, str, str, list[Any]]]:
+    """(table, bucket column, condition, parameters) of the pre-aggregated parts of the hours strictly
+    between `hs` and `hu`: whole days, then the whole hours of the edge days."""
+    ds, du = hs // 24, hu // 24
+    days = ("rollup_days", "day", f"day > {ph} AND day < {ph}", [ds, du])
+    hours_cond = f"hour > {ph} AND hour < {ph}"
+    hours_params: list[Any] = [hs, hu]
+    if ds != du:
+        hours_cond += f" AND (hour < {ph} OR hour >= {ph})"
+        hours_params += [24 * (ds + 1), 24 * du]
+    return [days, ("rollup_hours", "hour", hours_cond, hours_params)]
+
+
+def _edges(d: Dialect, ph: str, hours: set[int], since: float, until: float) -> tuple[str, list[Any]]:
+    """The receipts of the edge hours: created_at bounds an hour wider than the bucket (for the index),
+    the hour expression decides, as in the triggers."""
+    hour = hour_expr(d, "r")
+    edges, params = [], []
+    for h in sorted(hours):
+        edges.append(f"(r.created_at >= {ph} AND r.created_at < {ph} AND {hour} = {ph})")
+        params += [max(since, (h - 1) * HOUR_S), min(until, (h + 2) * HOUR_S), h]
+    return f"({' OR '.join(edges)})", params
 
 
 def rollup_sql(
@@ -162,49 +194,51 @@ def rollup_sql(
     workload: str | None = None,
 ) -> tuple[str, list[Any]]:
     """Sums per (*by, deployment, decision_hash, catalog_version) of the final receipts created in
-    [since, until): whole hours from rollup_hours, the edge hours from the receipts themselves."""
+    [since, until): pre-aggregated days and hours, and the receipts of the two edge hours."""
     hs, hu = math.floor(since / HOUR_S), math.floor(until / HOUR_S)
-    # Hours strictly between the edge hours lie wholly inside [since, until) (division is monotonic).
-    agg_keys = [BY[b] for b in by] + ["deployment", "decision_hash", "catalog_version"]
-    agg_where, agg_params = _filters(ph, "", d, tenant, workload)
-    agg = (
-        f"SELECT {', '.join(agg_keys)}, {', '.join(f'SUM({v})' for v in VALUES)} FROM rollup_hours "
-        f"WHERE hour > {ph} AND hour < {ph}{agg_where} GROUP BY {', '.join(agg_keys)}"
-    )
+    rest = ["deployment", "decision_hash", "catalog_version"]
+    selects, params = [], []
+    for table, bucket, cond, part_params in _parts(hs, hu, ph):
+        day = "day" if bucket == "day" else "hour / 24"
+        keys = [day if b == "day" else b for b in by] + rest
+        where, filter_params = _filters(ph, "", d, tenant, workload)
+        selects.append(
+            f"SELECT {', '.join(keys)}, {', '.join(f'SUM({v})' for v in VALUES)} FROM {table} "
+            f"WHERE {cond}{where} GROUP BY {', '.join(keys)}"
+        )
+        params += part_params + filter_params
     hour = hour_expr(d, "r")
     raw_keys = [f"{hour} / 24" if b == "day" else key_expr(b, "r") for b in by]
-    raw_keys += [key_expr(k, "r") for k in ("deployment", "decision_hash", "catalog_version")]
+    raw_keys += [key_expr(k, "r") for k in rest]
     raw_where, raw_params = _filters(ph, "r", d, tenant, workload)
-    edges = []
-    edge_params: list[Any] = []
-    for h in sorted({hs, hu}):
-        # created_at bounds an hour wider than the bucket (for the index), the hour expression decides
-        edges.append(f"(r.created_at >= {ph} AND r.created_at < {ph} AND {hour} = {ph})")
-        edge_params += [max(since, (h - 1) * HOUR_S), min(until, (h + 2) * HOUR_S), h]
+    edges, edge_params = _edges(d, ph, {hs, hu}, since, until)
     raw_sums = ", ".join(f"SUM({value_expr(d, v, 'r')})" for v in VALUES)
-    raw = (
+    selects.append(
         f"SELECT {', '.join(raw_keys)}, {raw_sums} "
         f"FROM receipts r WHERE r.status <> 'started' AND r.created_at >= {ph} AND r.created_at < {ph} "
-        f"AND ({' OR '.join(edges)}){raw_where} GROUP BY {', '.join(raw_keys)}"
+        f"AND {edges}{raw_where} GROUP BY {', '.join(raw_keys)}"
     )
-    params = [hs, hu, *agg_params, since, until, *edge_params, *raw_params]
-    return f"{agg} UNION ALL {raw}", params
+    params += [since, until, *edge_params, *raw_params]
+    return " UNION ALL ".join(selects), params
 
 
 def spend_sql(
     d: Dialect, ph: str, since: float, *, tenant: str | None, workload: str | None
 ) -> tuple[str, list[Any]]:
-    """The committed cost (1e-10 USD) of final receipts created at or after `since`, in two sums."""
+    """The committed cost (1e-10 USD) of final receipts created at or after `since`, in three sums."""
     hs = math.floor(since / HOUR_S)
-    agg_where, agg_params = _filters(ph, "", d, tenant, workload)
+    ds = hs // 24
+    where, filter_params = _filters(ph, "", d, tenant, workload)
     raw_where, raw_params = _filters(ph, "r", d, tenant, workload)
-    cost = value_expr(d, "cost_e10", "r")
+    edges, edge_params = _edges(d, ph, {hs}, since, math.inf)
     sql = (
-        f"SELECT SUM(cost_e10) FROM rollup_hours WHERE hour > {ph}{agg_where} UNION ALL "
-        f"SELECT SUM({cost}) FROM receipts r WHERE r.status <> 'started' AND r.created_at >= {ph} "
-        f"AND r.created_at < {ph} AND {hour_expr(d, 'r')} = {ph}{raw_where}"
+        f"SELECT SUM(cost_e10) FROM rollup_days WHERE day > {ph}{where} UNION ALL "
+        f"SELECT SUM(cost_e10) FROM rollup_hours WHERE hour > {ph} AND hour < {ph}{where} UNION ALL "
+        f"SELECT SUM({value_expr(d, 'cost_e10', 'r')}) FROM receipts r WHERE r.status <> 'started' "
+        f"AND r.created_at >= {ph} AND {edges}{raw_where}"
     )
-    return sql, [hs, *agg_params, since, (hs + 2) * HOUR_S, hs, *raw_params]
+    params = [ds, *filter_params, hs, 24 * (ds + 1), *filter_params, since, *edge_params, *raw_params]
+    return sql, params
 
 
 def column_names(by: Sequence[str]) -> list[str]:
