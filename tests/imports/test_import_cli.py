@@ -18,7 +18,7 @@ def test_writes_a_config_that_the_gateway_loads_and_lists_the_rest(tmp_path):
     assert "policy:gpt-3.5-turbo -> openai/gpt-3.5-turbo > openrouter/gpt-3.5-turbo" in r.output
     assert "not converted:" in r.output and "mistralai" in r.output
     policies = Policies(load_settings(out))
-    assert "gpt-3.5-turbo" in policies.stored
+    assert policies.named("gpt-3.5-turbo").name == "gpt-3.5-turbo"
     assert "# Not converted" in out.read_text()
 
 

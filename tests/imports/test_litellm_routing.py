@@ -103,3 +103,29 @@ async def test_a_group_whose_deployments_all_fail_reports_every_attempt(tmp_path
     finally:
         await runner.cleanup()
         await fake.cleanup()
+
+
+async def test_an_azure_group_keeps_its_deployment_name_api_version_and_key_variable(
+    tmp_path, bundled, reference
+):
+    """The converted Azure provider as written (kind, azure, api_version, key variable) against a fake Azure
+    OpenAI resource: only the endpoint is swapped."""
+    conv = convert("azure_config.yaml", bundled, reference)
+    fake, url, script = await fake_openai.start(api_key="azure-secret")
+    cfg = yaml.safe_load(render_yaml(conv, source="x.yaml"))
+    provider = cfg["providers"]["azure-openai-gpt-4-test-v-2"]
+    assert (provider["api_key_env"], provider["azure"]) == ("AZURE_API_KEY", True)
+    provider["base_url"] = url.removesuffix("/v1")
+    cfg["store"] = f"sqlite:///{tmp_path / 'receipts.db'}"
+    gw = build_gateway(parse_settings(cfg), env={"AZURE_API_KEY": "azure-secret"})
+    runner, base = await start_in_process(gw)
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, receipt = await _call(session, base, "policy:gpt-4-team2")
+        assert status == 200, receipt.get("explanation")
+        assert receipt["outcome"]["deployment"] == "azure-openai-gpt-4-test-v-2/gpt-4"
+        [seen] = script.seen
+        assert seen.get("model") in (None, "gpt-4")  # Azure names the deployment in the URL
+    finally:
+        await runner.cleanup()
+        await fake.cleanup()
