@@ -75,7 +75,7 @@ def rank(
             if not isinstance(doc, dict):
                 raise RequestError("--request: expected a chat-completions JSON object")
             body = doc
-        if policy in policies.stored:
+        if policy in policies.configured:
             pol = policies.named(policy)
         else:
             pol = policies.parse(_load_doc(policy, "--policy"))

@@ -32,18 +32,20 @@ class Policies:
         )
         self.memo = DecisionMemo(memo_size)
         self._parsed: OrderedDict[bytes, Policy] = OrderedDict()
-        self.stored: dict[str, Policy] = {}
+        self.configured: dict[str, Policy] = {}  # from the config file: read-only
+        self.saved: dict[str, tuple[int, Policy]] = {}  # through POST /x/policies: name -> newest version
         for name, doc in settings.policies.items():
             try:
-                self.stored[name] = parse_policy(
+                self.configured[name] = parse_policy(
                     doc, self.catalog.fields, default_baseline=settings.default_baseline, name=name
                 )
-                self._check_baseline(doc, self.stored[name])
+                self._check_baseline(doc, self.configured[name])
             except PolicyError as e:
                 raise PolicyError(f"policies.{name}: {e.message}", path=e.path, choices=e.choices) from None
-        if settings.default_policy and settings.default_policy not in self.stored:
+        if settings.default_policy and settings.default_policy not in self.configured:
             raise PolicyError(
-                f"default_policy: no policy named {settings.default_policy!r}", choices=sorted(self.stored)
+                f"default_policy: no policy named {settings.default_policy!r}",
+                choices=sorted(self.configured),
             )
 
     def parse(self, doc: Any) -> Policy:
@@ -71,16 +73,56 @@ class Policies:
             raise PolicyError(
                 f"baseline: {p.baseline!r} is neither a deployment id nor a model id of the catalog"
                 " (GET /v1/models lists them)",
-                path="baseline",
+                path="$.baseline",
             )
 
     def named(self, name: str) -> Policy:
-        p = self.stored.get(name)
+        p = self.configured.get(name)
         if p is None:
+            saved = self.saved.get(name)
+            if saved is not None:
+                return saved[1]
             raise PolicyError(
-                f"no policy named {name!r}", path="model" if name else "policy", choices=sorted(self.stored)
+                f"no policy named {name!r}",
+                path="model" if name else "policy",
+                choices=sorted({*self.configured, *self.saved}),
             )
         return p
+
+    def version_of(self, name: str | None) -> int | None:
+        """The version of a stored policy the call named (config policies have none)."""
+        if name is None or name in self.configured:
+            return None
+        saved = self.saved.get(name)
+        return saved[0] if saved else None
+
+    def load_saved(self, rows: dict[str, dict[str, Any]]) -> None:
+        """The newest version of each stored policy, as the store lists them."""
+        fresh: dict[str, tuple[int, Policy]] = {}
+        for name, row in rows.items():
+            have = self.saved.get(name)
+            if have is not None and have[0] == row["version"]:
+                fresh[name] = have
+                continue
+            fresh[name] = (row["version"], self.validate(row["policy"], name=name))
+        self.saved = fresh
+
+    def validate(self, doc: Any, *, name: str | None = None) -> Policy:
+        """Parse a policy to be stored: the same checks as an inline one, under its name."""
+        p = parse_policy(doc, self.catalog.fields, default_baseline=self.settings.default_baseline, name=name)
+        self._check_baseline(doc, p)
+        return p
+
+    @staticmethod
+    def requested_name(req: ChatRequest) -> str | None:
+        """The policy name a call asks for, if it asks for one by name."""
+        if isinstance(req.policy, str):
+            return req.policy
+        if req.policy is None:
+            if req.model.startswith("policy:"):
+                return req.model[len("policy:") :]
+            return req.policy_header
+        return None
 
     def for_call(self, req: ChatRequest) -> tuple[Policy, str | None]:
         """The call's policy, and the pinned deployment/model when the call names one instead.
@@ -98,7 +140,7 @@ class Policies:
         if model != "auto":
             return self.pinned(model), model
         if self.settings.default_policy:
-            return self.stored[self.settings.default_policy], None
+            return self.configured[self.settings.default_policy], None
         return self.parse({}), None
 
     def pinned(self, model: str) -> Policy:

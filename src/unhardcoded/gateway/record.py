@@ -35,6 +35,7 @@ class CallInfo:
     decision_hash: str
     decision_blob: bytes | None  # None when the store already has this decision
     rejections: Mapping[str, int]  # per rule id, the candidates it rejected
+    policy_version: int | None  # the stored policy's version, when the call named a stored policy
     catalog_version: str
     created_at: float  # wall clock, for the receipt
     perf0: float  # monotonic, for latencies
@@ -92,6 +93,7 @@ def receipt_body(
             "sha256": info.policy.sha256,
             "workload": info.policy.workload,
             "name": info.policy.name,
+            "version": info.policy_version,
         },
         "catalog_version": info.catalog_version,
         "features": info.features.to_dict(),
@@ -195,6 +197,12 @@ class Recorder:
                 savings_usd=outcome.savings_usd,
                 latency_ms=outcome.latency_ms,
                 body=orjson.dumps(body),
+                input_tokens=outcome.usage.input_tokens if outcome.usage else None,
+                output_tokens=outcome.usage.output_tokens if outcome.usage else None,
+                cached_input_tokens=outcome.usage.cached_input_tokens if outcome.usage else None,
+                fallbacks=sum(1 for a in attempts if a.fell_back),
+                policy_name=info.policy.name,
+                policy_version=info.policy_version,
             ),
             alone=self.inflight <= 1,
         )

@@ -8,6 +8,7 @@ nothing else.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
@@ -18,14 +19,14 @@ import orjson
 
 from unhardcoded.catalog.model import Catalog
 from unhardcoded.config import Settings
-from unhardcoded.errors import RequestError
+from unhardcoded.errors import PolicyError, RequestError
 from unhardcoded.gateway.breaker import Breakers
 from unhardcoded.gateway.budgets import Budgets, budget_rule
 from unhardcoded.gateway.call import CallRunner, Reply, Sink
 from unhardcoded.gateway.credentials import CredentialStore
 from unhardcoded.gateway.metrics import Metrics
 from unhardcoded.gateway.policies import Policies
-from unhardcoded.gateway.receipts import RECEIPT_SCHEMA, Ids, expand, trace_ids
+from unhardcoded.gateway.receipts import RECEIPT_SCHEMA, Ids, expand, iso, trace_ids
 from unhardcoded.gateway.record import CallInfo, Exporter, Recorder
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.gateway.transport import Transport
@@ -83,7 +84,8 @@ class Gateway:
         self._no_key = self._upstream.no_key_rule(self._catalog)
         self._runtime: RuntimeState | None = None
         self._runtime_version = -1
-        self._models = _models_body(self._catalog, list(policies.stored))
+        self._saved_read = 0.0  # when the stored policies were last read (monotonic)
+        self._models = _models_body(self._catalog, list(policies.configured))
 
     # -- chat --------------------------------------------------------------------------------------
 
@@ -108,6 +110,9 @@ class Gateway:
     async def _runner(self, req: ChatRequest) -> CallRunner:
         """Everything before the first attempt: ids, policy, features, decision."""
         created, perf0 = time.time(), time.perf_counter()
+        name = Policies.requested_name(req)
+        if name is not None and name not in self._policies.configured:
+            await self._refresh_saved(name)
         policy, pinned = self._policies.for_call(req)
         ids = trace_ids(req.traceparent, req.workflow, req.workflow_node, self._ids)
         features = self._policies.features(req.body)
@@ -134,6 +139,7 @@ class Gateway:
             decision=decision,
             decision_hash=digest,
             decision_blob=None if self._store.known_decision(digest) else blob,
+            policy_version=self._policies.version_of(policy.name),
             rejections=counts,
             catalog_version=self._catalog.version,
             created_at=created,
@@ -149,6 +155,63 @@ class Gateway:
             call_timeout_s=self._settings.call_timeout_s,
             budget=budget,
         )
+
+    async def _refresh_saved(self, name: str) -> None:
+        """Stored policies live in the store (shared by workers and replicas): re-read them at most every
+        2 s, or every 0.25 s while a call names one this process has not seen yet."""
+        age = time.monotonic() - self._saved_read
+        if age > 2.0 or (name not in self._policies.saved and age > 0.25):
+            self._saved_read = time.monotonic()
+            self._policies.load_saved(await self._store.latest_policies(None))
+
+    async def add_policy(self, doc: Any) -> dict[str, Any]:
+        """`POST /x/policies {name, policy}`: validate, then add an immutable version."""
+        if not isinstance(doc, dict) or set(doc) - {"name", "policy"}:
+            raise RequestError('body: expected {"name": "...", "policy": {...}}', choices=["name", "policy"])
+        name = doc.get("name")
+        if not isinstance(name, str) or not _POLICY_NAME.fullmatch(name):
+            raise RequestError("name: expected 1 to 64 letters, digits, '.', '_' or '-'", path="name")
+        if name in self._policies.configured:
+            raise RequestError(
+                f"name: {name!r} is a policy of the config file, which is read-only here", path="name"
+            )
+        if "policy" not in doc:
+            raise RequestError("policy: required, a sigma-pol/v1 document", path="policy")
+        try:
+            policy = self._policies.validate(doc["policy"], name=name)
+        except PolicyError as e:
+            path = "policy" + e.path[1:] if e.path and e.path.startswith("$") else e.path
+            raise PolicyError(e.message, path=path, choices=e.choices) from None
+        canonical = orjson.dumps(policy.canonical).decode()
+        version = await self._store.put_policy(None, name, canonical, policy.fingerprint, policy.sha256)
+        self._saved_read = 0.0  # the next call naming it re-reads
+        return {"name": name, "version": version, "fingerprint": policy.fingerprint, "sha256": policy.sha256}
+
+    async def list_policies(self) -> dict[str, Any]:
+        """`GET /x/policies`: every config policy (read-only) and the newest version of each stored one."""
+        out = [
+            {"name": n, "source": "config", "version": None, "fingerprint": p.fingerprint, "sha256": p.sha256}
+            for n, p in sorted(self._policies.configured.items())
+        ]
+        for _, row in sorted((await self._store.latest_policies(None)).items()):
+            out.append({"source": "stored", **_policy_row(row)})
+        return {"policies": out}
+
+    async def policy_versions(self, name: str) -> dict[str, Any] | None:
+        """`GET /x/policies/{name}`: a config policy, or every version of a stored one (oldest first)."""
+        p = self._policies.configured.get(name)
+        if p is not None:
+            return {
+                "name": name,
+                "source": "config",
+                "versions": [
+                    {"version": None, "policy": p.canonical, "fingerprint": p.fingerprint, "sha256": p.sha256}
+                ],
+            }
+        rows = await self._store.get_policies(None, name)
+        if not rows:
+            return None
+        return {"name": name, "source": "stored", "versions": [_policy_row(r) for r in rows]}
 
     def runtime(self, now: float) -> RuntimeState:
         """Live state as decision rules; rebuilt only when a breaker changes."""
@@ -261,7 +324,7 @@ class Gateway:
         return self._models
 
     def policy_names(self) -> list[str]:
-        return list(self._policies.stored)
+        return list(self._policies.configured)
 
     def fields(self) -> dict[str, Any]:
         return {"fields": [f.to_dict() for f in self._catalog.fields]}
@@ -305,6 +368,21 @@ class Gateway:
         await self._upstream.close()
         await self._recorder.close()
         await self._store.close()
+
+
+_POLICY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _policy_row(row: dict[str, Any]) -> dict[str, Any]:
+    created = row.get("created_at")
+    return {
+        "name": row["name"],
+        "version": row["version"],
+        "fingerprint": row["fingerprint"],
+        "sha256": row["sha256"],
+        "created_at": iso(created) if isinstance(created, int | float) else created,
+        "policy": row["policy"],
+    }
 
 
 def _models_body(catalog: Catalog, policy_names: list[str]) -> bytes:

@@ -71,6 +71,28 @@ class Routes:
     async def budgets(self, req: Request) -> Response:
         return Response.json(await self.gw.budgets())
 
+    async def add_policy(self, req: Request) -> Response:
+        try:
+            doc = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            return invalid_json()
+        try:
+            return Response.json(await self.gw.add_policy(doc), status=201)
+        except UserError as e:
+            return user_error(e)
+
+    async def policies(self, req: Request) -> Response:
+        return Response.json(await self.gw.list_policies())
+
+    async def policy(self, req: Request) -> Response:
+        name = req.params["name"]
+        found = await self.gw.policy_versions(name)
+        if found is None:
+            return error_response(
+                404, f"no policy {name!r}", "not_found", param="name", code="unknown_policy"
+            )
+        return Response.json(found)
+
     async def fields(self, req: Request) -> Response:
         return Response.json(self.gw.fields())
 
@@ -160,6 +182,9 @@ def create_app(gw: Gateway) -> Router:
     app.post("/x/rank", _json_body(r.rank))
     app.post("/x/replay", _json_body(gw.replay))
     app.get("/x/budgets", r.budgets)
+    app.post("/x/policies", r.add_policy)
+    app.get("/x/policies", r.policies)
+    app.get("/x/policies/{name}", r.policy)
     app.get("/x/fields", r.fields)
     app.get("/x/catalog", r.catalog_now)
     app.get("/x/catalog/{version}", r.catalog_at)

@@ -104,6 +104,35 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok("the decision, as a receipt without attempts"), **_ERRORS},
             }
         },
+        "/x/policies": {
+            "post": {
+                "summary": "store a policy: adds an immutable version (config policies are read-only)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["name", "policy"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                            "policy": {"$ref": "#/components/schemas/Policy"},
+                        },
+                    }
+                ),
+                "responses": {"201": _ok("the new version"), **_ERRORS},
+            },
+            "get": {
+                "summary": "config policies and the newest version of each stored one",
+                "responses": {"200": _ok("policies")},
+            },
+        },
+        "/x/policies/{name}": {
+            "get": {
+                "summary": "every version of one policy",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _ok("versions"), **_ERRORS},
+            }
+        },
         "/x/budgets": {
             "get": {
                 "summary": "each spend cap: its period, spend and what is left",
