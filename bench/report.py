@@ -20,6 +20,8 @@ TARGET_ORDER = [
     "floor-uvicorn-aiohttp",
     "floor-granian",
     "litellm",
+    "before-strict",
+    "before-fast",
     "ours-strict",
     "ours-fast",
 ]
@@ -55,7 +57,7 @@ def annotate(results: dict[str, Any]) -> None:
         if direct:
             r["added_p50_ms"] = round(r["p50_ms"] - direct["p50_ms"], 3)
             r["added_p99_ms"] = round(r["p99_ms"] - direct["p99_ms"], 3)
-        if r["target"].startswith("ours"):
+        if r["target"].startswith(("ours", "before")):
             for other in ("litellm", "floor"):
                 ref = by_key.get((other, r["delay_ms"], r["concurrency"]))
                 if ref and ref["rps"] > 0:

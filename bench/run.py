@@ -39,7 +39,16 @@ import targets  # noqa: E402
 import ttft  # noqa: E402
 
 OTHER_LOAD_PCT = 10.0  # other processes' CPU, in % of one core, above which a point is flagged
-ALL_TARGETS = ["direct", "floor", *targets.FAST_FLOORS, "litellm", "ours-strict", "ours-fast"]
+ALL_TARGETS = [
+    "direct",
+    "floor",
+    *targets.FAST_FLOORS,
+    "litellm",
+    "before-strict",
+    "before-fast",
+    "ours-strict",
+    "ours-fast",
+]
 # By default one faster floor: the pass-through on the gateway's own server and client (the others on demand).
 DEFAULT_TARGETS = ["direct", "floor", "floor-h1", "litellm", "ours-strict", "ours-fast"]
 POLICY = {
@@ -80,6 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     p.add_argument("--out", default=str(HERE / "results"), help="where raw results go (bench/results)")
     p.add_argument("--soak", type=float, default=None, metavar="MINUTES", help="soak ours at c=64 instead")
+    p.add_argument(
+        "--before-cmd",
+        default=None,
+        help="an earlier build's executable, measured as before-strict/before-fast in the same run",
+    )
     p.add_argument("--soak-target", default="ours-strict", help="target of --soak (default ours-strict)")
     args = p.parse_args(argv)
     if args.quick:
@@ -156,7 +170,9 @@ class Bench:
             return targets.fast_floor_server(name, mock, self.logs, self.target_cpus)
         if name == "litellm":
             return targets.litellm_server(mock, self.logs, self.target_cpus)
-        durability = name.split("-", 1)[1]
+        who, durability = name.split("-", 1)
+        if who == "before" and not self.args.before_cmd:
+            raise targets.NotAvailable("--before-cmd names no earlier build of the gateway")
         return targets.gateway_server(
             mock,
             self.logs,
@@ -164,7 +180,8 @@ class Bench:
             durability,
             self.target_cpus,
             self.args.workers,
-            self.args.gateway_cmd,
+            self.args.before_cmd if who == "before" else self.args.gateway_cmd,
+            name=name,
         )
 
     def start_mock(self, delay_ms: float) -> targets.Server:

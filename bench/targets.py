@@ -250,27 +250,30 @@ def gateway_server(
     cpus: list[int] | None,
     workers: int | None = None,
     exe: str | None = None,
+    *,
+    name: str | None = None,
 ) -> Server:
     binary = gateway_exe(exe)
+    name = name or f"ours-{durability}"
     port = free_port()
-    store = workdir / f"bench-{durability}-{mock.port}.db"
+    store = workdir / f"bench-{name}-{mock.port}.db"
     store_files = [Path(f"{store}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
     for path in store_files:
         path.unlink(missing_ok=True)
     text = string.Template(GATEWAY_TEMPLATE.read_text()).safe_substitute(
         MOCK_PORT=str(mock.port), STORE_PATH=str(store), DURABILITY=durability
     )
-    config = workdir / f"gateway-{durability}.yaml"
+    config = workdir / f"gateway-{name}.yaml"
     config.write_text(text)
     cmd = [binary, "serve", "--config", str(config), "--port", str(port)]
     if workers:
         cmd += ["--workers", str(workers)]
     api_key = os.environ.get("BENCH_GATEWAY_API_KEY", MOCK_KEY)
     return Server(
-        f"ours-{durability}",
+        name,
         cmd,
         port,
-        logs / f"ours-{durability}.log",
+        logs / f"{name}.log",
         env={"MOCK_API_KEY": MOCK_KEY},
         api_key=api_key,
         cpus=cpus,
