@@ -298,6 +298,27 @@ class Gateway:
         """`GET /x/budgets`: each cap's period, spend and what is left."""
         return {"budgets": await self._budgets.report()}
 
+    async def rollup(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """`GET /x/rollup?by=&since=&until=&workload=`: what routing cost and saved per group, exactly."""
+        from unhardcoded.review.rollup import rollup, series
+
+        known = {"by", "since", "until", "workload", "series"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise RequestError(
+                f"{unknown[0]}: not a roll-up parameter", path=unknown[0], choices=sorted(known)
+            )
+        out = await rollup(
+            self._store,
+            query.get("by", "workload"),
+            query.get("since"),
+            query.get("until"),
+            workload=query.get("workload"),
+        )
+        if query.get("series") in ("1", "true"):
+            out["series"] = await series(self._store, query.get("since"), query.get("until"))
+        return out
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",

@@ -93,6 +93,12 @@ class Routes:
             )
         return Response.json(found)
 
+    async def rollup(self, req: Request) -> Response:
+        try:
+            return Response.json(await self.gw.rollup(_query(req)))
+        except UserError as e:
+            return user_error(e)
+
     async def fields(self, req: Request) -> Response:
         return Response.json(self.gw.fields())
 
@@ -182,6 +188,7 @@ def create_app(gw: Gateway) -> Router:
     app.post("/x/rank", _json_body(r.rank))
     app.post("/x/replay", _json_body(gw.replay))
     app.get("/x/budgets", r.budgets)
+    app.get("/x/rollup", r.rollup)
     app.post("/x/policies", r.add_policy)
     app.get("/x/policies", r.policies)
     app.get("/x/policies/{name}", r.policy)

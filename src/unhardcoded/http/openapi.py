@@ -133,6 +133,16 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok("versions"), **_ERRORS},
             }
         },
+        "/x/rollup": {
+            "get": {
+                "summary": "finance: calls, tokens, cost, baseline cost, savings, passed-over candidates",
+                "parameters": [
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("by", "since", "until", "workload", "series")
+                ],
+                "responses": {"200": _ok("the roll-up"), **_ERRORS},
+            }
+        },
         "/x/budgets": {
             "get": {
                 "summary": "each spend cap: its period, spend and what is left",
