@@ -36,6 +36,14 @@ def _message(e: UserError) -> str:
     return e.message + extra
 
 
+def _named(policies: Any, text: str) -> Any:
+    """The policy the config names `text`, or None (then `text` is a file or inline JSON)."""
+    try:
+        return policies.named(text)
+    except UserError:
+        return None
+
+
 def _with_progress(
     label: str, work: Callable[[Callable[[int, int], None]], Awaitable[Any]]
 ) -> Awaitable[Any]:
@@ -144,8 +152,9 @@ def simulate(
     try:
         settings = load_settings(config)
         policies = Policies(settings)
-        name = policy if policy in policies.stored else None
-        doc = policies.stored[policy].canonical if name else _load_doc(policy, "--policy")
+        named = _named(policies, policy)
+        name = named.name if named is not None else None
+        doc = named.canonical if named is not None else _load_doc(policy, "--policy")
         parse_window(since, until)
         url = _store_url(store, settings)
     except UserError as e:

@@ -25,6 +25,11 @@ EU_VISION = {
 }
 
 
+def exact(d: Decimal) -> str:
+    """Money as the results write it: the exact decimal, as a string."""
+    return format(d.normalize(), "f")
+
+
 def calls(tmp_path: Path, n: int, **start: Any) -> list[str]:
     h = Harness.start(tmp_path, **start)
     try:
@@ -84,7 +89,7 @@ def test_audit_and_simulate_on_postgres_by_url(pg_store_url: str, tmp_path: Path
     assert out["calls"] == 4 and out["moved"] == 4 and [m["to"] for m in out["moves"]] == ["gamma/nokey"]
     usage = run_async(with_store(pg_store_url, lambda s: _usages(s, ids)))
     gamma = Decimal("0.01")  # gamma/nokey's input and output price per million tokens
-    assert out["cost"]["projected_usd"] == float(sum((i * gamma + o * gamma) / 1_000_000 for i, o in usage))
+    assert out["cost"]["projected_usd"] == exact(sum((i * gamma + o * gamma) / 1_000_000 for i, o in usage))
 
 
 async def _usages(store: Any, ids: list[str]) -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.harness import DEPLOYMENTS
 from tests.review.conftest import History, catalog_with, cli, load_json, run_async, with_store, write_config
@@ -35,6 +36,11 @@ CHEAPEST_EU = {
     "baseline": "beta/top",
 }
 NOTHING = {"rules": [{"id": "impossible", "field": "bench_intelligence", "op": ">", "value": 99}]}
+
+
+def exact(d: Decimal) -> str:
+    """Money as the results write it: the exact decimal, as a string."""
+    return format(d.normalize(), "f")
 
 
 def run(history: History, policy: Any, **kw: Any) -> dict[str, Any]:
@@ -67,11 +73,11 @@ def test_every_call_moves_to_the_one_passer_priced_on_its_real_usage(history: Hi
     projected = sum((cost("beta/top", r["outcome"]["usage"]) for r in calls), Decimal(0))
     assert out["calls"] == len(calls) == 15
     assert out["cost"]["calls"] == 15 and out["unpriced"] == 0
-    assert out["cost"]["actual_usd"] == float(actual) and out["cost"]["projected_usd"] == float(projected)
-    assert out["cost"]["difference_usd"] == float(projected - actual)
+    assert out["cost"]["actual_usd"] == exact(actual) and out["cost"]["projected_usd"] == exact(projected)
+    assert out["cost"]["difference_usd"] == exact(projected - actual)
     # The baseline is the projected deployment itself: it would save exactly nothing.
-    assert out["baseline"]["deployment"] == "beta/top" and out["baseline"]["savings_projected_usd"] == 0.0
-    assert out["baseline"]["savings_actual_usd"] == float(projected - actual)
+    assert out["baseline"]["deployment"] == "beta/top" and out["baseline"]["savings_projected_usd"] == "0"
+    assert out["baseline"]["savings_actual_usd"] == exact(projected - actual)
     then = {}
     for r in calls:
         then[r["outcome"]["deployment"]] = then.get(r["outcome"]["deployment"], 0) + 1
@@ -90,14 +96,14 @@ def test_cheapest_eu_moves_only_what_did_not_go_to_alpha_cheap(history: History)
     # gamma/nokey (eu, cheapest) wins unless today's runtime says it has no key.
     assert {m["to"] for m in out["moves"]} == {"gamma/nokey"} and out["runtime"] == "none"
     projected = sum((cost("gamma/nokey", r["outcome"]["usage"]) for r in calls), Decimal(0))
-    assert out["cost"]["projected_usd"] == float(projected)
+    assert out["cost"]["projected_usd"] == exact(projected)
 
 
 def test_no_passing_candidate_is_counted_with_what_those_calls_cost(history: History) -> None:
     out = run(history, NOTHING)
     calls = answered(history.url)
     assert out["no_route"]["calls"] == 15 and out["moves"] == [] and out["cost"]["calls"] == 0
-    assert out["no_route"]["actual_usd"] == float(
+    assert out["no_route"]["actual_usd"] == exact(
         sum((Decimal(repr(r["outcome"]["cost_usd"])) for r in calls), Decimal(0))
     )
     assert out["rules"][0] == {
@@ -113,7 +119,7 @@ def test_workload_window_and_progress(history: History) -> None:
     support = run(history, TOP_ONLY, workload="support")
     assert support["calls"] == len(answered(history.url, "support")) == 1
     future = run(history, TOP_ONLY, since="2099-01-01T00:00:00Z")
-    assert future["receipts"] == 0 and future["calls"] == 0 and future["cost"]["actual_usd"] == 0.0
+    assert future["receipts"] == 0 and future["calls"] == 0 and future["cost"]["actual_usd"] == "0"
     seen: list[tuple[int, int]] = []
     out = run(history, TOP_ONLY, progress=lambda n, total: seen.append((n, total)), page=4)
     assert sum(n for n, _ in seen) == out["receipts"] == 19 and {t for _, t in seen} == {19}
@@ -196,3 +202,14 @@ def test_cli_simulate_table_json_csv(history: History, tmp_path: Path) -> None:
     ) == 1 + len(js["moves"])
     bad = cli("simulate", "--policy", str(pol), "--config", cfg, "--since", "soon")
     assert bad.returncode == 2 and "since:" in bad.stderr and "ISO 8601" in bad.stderr
+
+
+def test_cli_simulate_a_policy_the_config_names(history: History, tmp_path: Path) -> None:
+    path = write_config(tmp_path / "u.yaml", history.db, DEPLOYMENTS)
+    cfg = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**cfg, "policies": {"top-only": TOP_ONLY}}))
+    out = cli("simulate", "--policy", "top-only", "--workload", "default", "--config", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    js = load_json(out.stdout)
+    direct = run(history, TOP_ONLY, workload="default")
+    assert js["cost"] == direct["cost"] and js["moves"] == direct["moves"] and js["calls"] == 14

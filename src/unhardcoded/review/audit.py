@@ -48,6 +48,7 @@ class _Rule:
     calls: int = 0  # calls in which it excluded at least one candidate
     exclusions: int = 0  # candidates excluded, summed over calls
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    varies: bool = False  # its value differed between calls
 
 
 async def _catalog_places(
@@ -76,7 +77,9 @@ def _fold(
 ) -> None:
     """Add one stored decision, named by `calls` calls, to the per-rule tallies."""
     for r in decision.get("rules") or []:
-        rules.setdefault(r["id"], _Rule(entry=r))
+        known = rules.setdefault(r["id"], _Rule(entry=r))
+        if known.entry.get("value") != r.get("value"):
+            known.varies = True  # a request rule's bound comes from each call (req:context-fits)
         if r.get("rejected"):
             rules[r["id"]].calls += calls
             rules[r["id"]].exclusions += calls * int(r["rejected"])
@@ -106,7 +109,7 @@ def _rule_out(r: _Rule, *, deployments: bool) -> dict[str, Any]:
     out = {
         "rule_id": r.entry.get("id"),
         "source": r.entry.get("source"),
-        "test": _test(r.entry),
+        "test": f"{r.entry.get('field')} {r.entry.get('op')} (per call)" if r.varies else _test(r.entry),
         "calls": r.calls,
         "exclusions": r.exclusions,
         "excluded": len(deps),

@@ -1,9 +1,9 @@
 """Exact money for the read side: USD as Decimal, summed without float error (SPEC §7). Pure.
 
 A receipt's own `cost_usd` is a float for JSON; it enters a sum through its shortest repr, so
-`0.1 + 0.2` sums to exactly 0.3. Prices come the same way, and tokens are integers, so a cost computed
-here is exact: usage x prices / 1e6, with cached input at the cached price where one is listed (the
-formula the gateway prices a call with, in gateway/receipts.py).
+`0.1 + 0.2` sums to exactly 0.3, and sums leave as decimal strings (as roll-ups write money). Prices come
+the same way and tokens are integers, so a cost computed here is exact: usage x prices / 1e6, with cached
+input at the cached price where one is listed (the formula gateway/receipts.py prices a call with).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def usage_cost(dep: Deployment | None, usage: Mapping[str, Any] | None) -> Decim
     return ((inp - cached) * pin + cached * (pin if pc is None else pc) + out * pout) / _MTOK
 
 
-def as_float(value: Decimal | None) -> float | None:
-    """For JSON: the float nearest the exact sum (the sum itself was never a float)."""
-    return None if value is None else float(value)
+def exact(value: Decimal | None) -> str | None:
+    """For JSON: the exact sum as a decimal string (a float would round it), as roll-ups write money."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 def pct(part: Decimal | None, whole: Decimal | None) -> float | None:

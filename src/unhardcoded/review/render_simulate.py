@@ -17,16 +17,15 @@ from unhardcoded.cli_render import emit_table, fmt
 
 def _usd(v: Any) -> str:
     """Dollars to the tenth decimal (a call can cost $0.0000003), no trailing zeros."""
-    return "—" if v is None else f"${v:,.10f}".rstrip("0").rstrip(".") if v else "$0"
-
-
-def _plain(v: Any) -> str:
-    """A float for CSV in positional notation (4.8e-06 -> 0.0000048), exactly as its repr says."""
-    return "" if v is None else format(Decimal(repr(v)), "f")
+    if v is None:
+        return "—"
+    d = Decimal(v)
+    text = f"{abs(d):,.10f}".rstrip("0").rstrip(".") if d else "0"
+    return ("-$" if d < 0 else "$") + text
 
 
 def _signed(v: Any) -> str:
-    return "—" if v is None else ("+" if v > 0 else "") + _usd(v).replace("$-", "-$")
+    return "—" if v is None else ("+" if Decimal(v) > 0 else "") + _usd(v)
 
 
 def _when(ts: Any) -> str:
@@ -111,8 +110,7 @@ def simulate_csv(out: Mapping[str, Any]) -> str:
     w.writerow(SIMULATE_CSV)
     for m in out["moves"]:
         w.writerow(
-            [m["from"], m["to"], m["calls"], m["moved"], m["priced"], _plain(m["actual_usd"])]
-            + [_plain(m["projected_usd"])]
+            [m["from"], m["to"], m["calls"], m["moved"], m["priced"], m["actual_usd"], m["projected_usd"]]
         )
     for dep, n in out["no_route"]["by_deployment_then"].items():
         w.writerow([dep, "(no route)", n, True, 0, "", ""])

@@ -25,7 +25,7 @@ from unhardcoded.policy.memo import DecisionMemo
 from unhardcoded.policy.model import Policy, Rule
 from unhardcoded.policy.parse import parse_policy
 from unhardcoded.policy.request import RequestFeatures
-from unhardcoded.review.money import ZERO, as_float, pct, usage_cost, usd
+from unhardcoded.review.money import ZERO, exact, pct, usage_cost, usd
 from unhardcoded.review.rebuild import ReplayInputError, stored_features
 from unhardcoded.review.scan import When, Window, count, pages, parse_window
 from unhardcoded.store.base import ReceiptStore
@@ -77,13 +77,15 @@ class _Judge:
         self._failed: dict[tuple[Hashable, str | None], tuple[str, ...]] = {}
         self.baseline = catalog.resolve(policy.baseline) if policy.baseline else None
         self.rules: dict[str, Rule] = {r.id: r for r in policy.rules}  # every rule applied, first seen first
+        self.varies: set[str] = set()
 
     def decide(self, features: RequestFeatures) -> Decision:
         misses = self.memo.misses
         d = self.memo.decide(self.policy, self.catalog, features, self.live)
         if self.memo.misses != misses:  # a new call shape may bring request rules (req:tools, ...)
             for r in d.rules:
-                self.rules.setdefault(r.id, r)
+                if self.rules.setdefault(r.id, r).value != r.value:
+                    self.varies.add(r.id)  # a request rule's bound comes from each call (req:context-fits)
         return d
 
     def failed_by(self, d: Decision, deployment: str | None) -> tuple[str, ...]:
@@ -270,7 +272,7 @@ def _result(
         {
             "rule_id": r.id,
             "source": r.source,
-            "test": f"{r.field} {r.op} {_text(r.value)}",
+            "test": f"{r.field} {r.op} {'(per call)' if r.id in judge.varies else _text(r.value)}",
             "calls_blocked": b.calls_blocked,
             "exclusions": b.exclusions,
         }
@@ -293,17 +295,17 @@ def _result(
         "skipped": dict(sorted(t.skipped.items())),
         "cost": {
             "calls": t.priced,
-            "actual_usd": as_float(t.cost_then),
-            "projected_usd": as_float(t.cost_now),
-            "difference_usd": as_float(diff),
+            "actual_usd": exact(t.cost_then),
+            "projected_usd": exact(t.cost_now),
+            "difference_usd": exact(diff),
             "difference_pct": pct(diff, t.cost_then),
         },
         "baseline": {
             "deployment": judge.baseline.id if judge.baseline else p.baseline,
             "calls": t.baseline_priced,
-            "cost_usd": as_float(t.baseline_now) if t.baseline_priced else None,
-            "savings_actual_usd": as_float(t.savings_then) if t.baseline_priced else None,
-            "savings_projected_usd": as_float(t.savings_now) if t.baseline_priced else None,
+            "cost_usd": exact(t.baseline_now) if t.baseline_priced else None,
+            "savings_actual_usd": exact(t.savings_then) if t.baseline_priced else None,
+            "savings_projected_usd": exact(t.savings_now) if t.baseline_priced else None,
         },
         "unpriced": t.unpriced,
         "moved": moved,
@@ -315,14 +317,14 @@ def _result(
                 "calls": m.calls,
                 "moved": a != b,
                 "priced": m.priced,
-                "actual_usd": as_float(m.cost_then),
-                "projected_usd": as_float(m.cost_now),
+                "actual_usd": exact(m.cost_then),
+                "projected_usd": exact(m.cost_now),
             }
             for (a, b), m in moves
         ],
         "no_route": {
             "calls": sum(t.no_route.values()),
-            "actual_usd": as_float(t.no_route_cost),
+            "actual_usd": exact(t.no_route_cost),
             "by_deployment_then": dict(t.no_route.most_common()),
         },
         "rules": rules,
