@@ -154,27 +154,41 @@ def main() -> None:
     ap.add_argument("--receipts", type=int, default=1_000_000)
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--keep", type=Path, help="keep the stores (a SQLite file here, schema uh_bench_keep); reuse"
+    )
     args = ap.parse_args()
-    now = time.time()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = folder / "rollup.now"  # the fill's "now", so a kept store is measured over the same 30 days
+        now = float(stamp.read_text()) if args.keep and stamp.exists() else time.time()
+        stamp.write_text(repr(now))
         urls = []
         if args.backend in ("sqlite", "both"):
-            urls.append(("sqlite", f"sqlite:///{Path(tmp) / 'rollup.db'}", None))
+            urls.append(("sqlite", f"sqlite:///{folder / 'rollup.db'}", None))
         if args.backend in ("postgres", "both"):
-            schema = f"uh_bench_{uuid.uuid4().hex[:10]}"
+            schema = "uh_bench_keep" if args.keep else f"uh_bench_{uuid.uuid4().hex[:10]}"
             urls.append(("postgres", f"{PG_URL}?schema={schema}", schema))
         for name, url, schema in urls:
             try:
-                filled = asyncio.run(fill(url, args.receipts, now))
+                filled: dict[str, Any] = {"receipts": args.receipts, "write_seconds": 0, "written_per_s": 0}
+                if not (args.keep and (folder / f"{name}.filled").exists()):
+                    filled = asyncio.run(fill(url, args.receipts, now))
+                    (folder / f"{name}.filled").write_text(json.dumps(filled))
+                elif args.keep:
+                    filled = json.loads((folder / f"{name}.filled").read_text())
                 results[name] = {**filled, **asyncio.run(measure(url, now))}
             finally:
-                if schema is not None:
+                if schema is not None and not args.keep:
                     import psycopg
                     from psycopg import sql
 
                     with psycopg.connect(PG_URL, autocommit=True) as conn:
-                        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+                        conn.execute(
+                            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                        )
             if not args.json:
                 r = results[name]
                 print(

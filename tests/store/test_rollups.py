@@ -12,6 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 
 from unhardcoded.store.base import ReceiptRecord
@@ -207,3 +208,23 @@ async def test_sums_survive_reopening_and_count_receipts_from_before_the_migrati
     async with backend.make() as store:
         await store.write(rec(2, H0 + 6, cost_usd=0.5))
         assert await store.spend_since(H0) == Decimal("0.75")
+
+
+async def test_decision_passers_are_extracted_once_and_kept(backend: Backend) -> None:
+    decision = {
+        "candidates": [
+            {"deployment": "c/x", "status": "ranked", "rank": 2, "est_cost_usd": 0.5},
+            {"deployment": "r/y", "status": "rejected", "est_cost_usd": 0.1},
+            {"deployment": "a/z", "status": "ranked", "rank": 1, "est_cost_usd": None},
+        ]
+    }
+    blob = orjson.dumps(decision)
+    good, bad = hashlib.sha256(blob).hexdigest(), hashlib.sha256(b"[1]").hexdigest()
+    async with backend.make() as store:
+        await store.write(rec(1, H0, decision_hash=good, decision_blob=blob))
+        await store.write(rec(2, H0, decision_hash=bad, decision_blob=b"[1]"))
+        want = {good: [("a/z", None), ("c/x", 0.5)]}
+        assert await store.decision_passers([good, bad, "nope"]) == want
+        assert backend.count("decision_passers") == 1
+        assert await store.decision_passers([good]) == want  # now read from the kept row
+    assert backend.count("decision_passers") == 1

@@ -100,7 +100,7 @@ class _Pricing:
 
     def __init__(self, store: ReceiptStore) -> None:
         self.store = store
-        self.est: dict[str, tuple[list[tuple[str, float | None]], dict[str, float | None]]] = {}
+        self.est: dict[str, list[tuple[str, float | None]]] = {}  # decision -> passers, estimated cost
         self.catalogs: dict[str, dict[str, Prices | None] | None] = {}  # version -> id -> prices
         self.unreadable: set[str] = set()
         self.sets: list[frozenset[str]] = []
@@ -109,20 +109,12 @@ class _Pricing:
 
     async def load(self, hashes: set[str], versions: set[str]) -> None:
         new = hashes - set(self.est)
-        blobs = await self.store.decisions(sorted(new))
+        passers = await self.store.decision_passers(sorted(new))
         for h in new:
-            blob = blobs.get(h)
-            try:
-                if blob is None:
-                    raise ValueError("not in the store")
-                cands = orjson.loads(blob)["candidates"]
-                ranked = [
-                    (c["deployment"], c.get("est_cost_usd")) for c in cands if c.get("status") == "ranked"
-                ]
-                self.est[h] = (ranked, {c["deployment"]: c.get("est_cost_usd") for c in cands})
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                self.est[h] = ([], {})
-                self.unreadable.add(h)
+            ranked = passers.get(h)
+            if ranked is None:
+                self.unreadable.add(h)  # not in the store, or not a decision
+            self.est[h] = ranked or []
         for v in versions - set(self.catalogs):
             blob = await self.store.get_catalog(v)
             try:
@@ -138,8 +130,8 @@ class _Pricing:
         None when the decision or the chosen deployment's estimate is unknown."""
         key = (decision, chosen)
         if key not in self._pricier:
-            ranked, est = self.est.get(decision, ([], {}))
-            mine = est.get(chosen)
+            ranked = self.est.get(decision, [])
+            mine = next((e for d, e in ranked if d == chosen), None)
             if mine is None:
                 self._pricier[key] = None
             else:

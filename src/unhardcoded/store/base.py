@@ -180,6 +180,10 @@ class ReceiptStore(Protocol):
     async def decisions(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """The stored decision blobs of these content hashes (the ones the store has)."""
 
+    async def decision_passers(self, hashes: Sequence[str]) -> dict[str, list[tuple[str, float | None]]]:
+        """Per decision hash, its ranked candidates (deployment, estimated cost) in rank order (kept in the
+        store once extracted); unknown or unreadable decisions are left out."""
+
     async def spend_since(
         self, since: float, *, workload: str | None = None, tenant: str | None = None
     ) -> Decimal:

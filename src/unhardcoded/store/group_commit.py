@@ -16,6 +16,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+import orjson
+
 from unhardcoded.store import policies, rollups
 from unhardcoded.store.base import (
     DecisionCache,
@@ -342,6 +344,35 @@ class GroupCommitStore:
                 for h, b in await self._fetch(decisions_sql(self.placeholder, len(chunk)), chunk)
             )
         return out
+
+    async def decision_passers(self, hashes: Sequence[str]) -> dict[str, list[tuple[str, float | None]]]:
+        """Per decision hash, its ranked candidates (deployment, estimated cost) in rank order. Read from
+        `decision_passers`, or extracted from the decision once and kept there; hashes the store does not
+        have, or whose decision is unreadable, are left out."""
+        wanted = sorted(set(hashes))
+        ph = self.placeholder
+        found: dict[str, bytes] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            query = (
+                f"SELECT hash, passers FROM decision_passers WHERE hash IN ({', '.join([ph] * len(chunk))})"
+            )
+            found.update((h, bytes(b)) for h, b in await self._fetch(query, chunk))
+        missing = [h for h in wanted if h not in found]
+        if missing:
+            blobs = await self.decisions(missing)
+            made = await asyncio.to_thread(lambda: {h: rollups.passers_of(b) for h, b in blobs.items()})
+            new = [(h, p) for h, p in made.items() if p is not None]
+            for i in range(0, len(new), 200):
+                rows = new[i : i + 200]
+                values = ", ".join(f"({ph}, {self.blob_placeholder})" for _ in rows)
+                await self._execute(
+                    f"INSERT INTO decision_passers (hash, passers) VALUES {values} "
+                    "ON CONFLICT (hash) DO NOTHING",
+                    [x for pair in rows for x in pair],
+                )
+            found.update(new)
+        return {h: [(d, e) for d, e in orjson.loads(b)] for h, b in found.items()}
 
     async def get_policies(self, tenant: str | None, name: str | None = None) -> list[dict[str, Any]]:
         query, params = policies.select_sql(self.placeholder, tenant, name)

@@ -15,6 +15,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from unhardcoded.store.migrations import Dialect
 
@@ -94,6 +96,9 @@ def ddl(d: Dialect) -> list[str]:
         f"PRIMARY KEY ({bucket}, {', '.join(KEYS)}))"
         for table, bucket, _ in LEVELS
     ]
+    # What a roll-up needs of a decision (its passers and their estimated costs), kept once read: a
+    # decision blob is mostly rejections, and parsing hundreds of them was most of a roll-up's time.
+    stmts.append(f"CREATE TABLE decision_passers (hash TEXT PRIMARY KEY, passers {d.blob} NOT NULL)")
     final_new, final_old = "NEW.status <> 'started'", "OLD.status <> 'started'"
     if d.name == "sqlite":
         for name, event, r, sign, when in (
@@ -244,3 +249,16 @@ def spend_sql(
 def column_names(by: Sequence[str]) -> list[str]:
     """The names of rollup_sql's result columns."""
     return [*by, "deployment", "decision_hash", "catalog_version", *VALUES]
+
+
+def passers_of(blob: bytes) -> bytes | None:
+    """[[deployment, est_cost_usd], ...] of a stored decision's ranked candidates, in rank order, as JSON;
+    None when the blob is not a decision."""
+    try:
+        cands = orjson.loads(blob)["candidates"]
+        ranked = sorted(
+            (c["rank"], c["deployment"], c.get("est_cost_usd")) for c in cands if c["status"] == "ranked"
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return orjson.dumps([[dep, est] for _, dep, est in ranked])
