@@ -14,6 +14,7 @@ from rich.console import Console
 
 from unhardcoded.cli_adopt import register as register_adopt_commands
 from unhardcoded.cli_finance import register as register_finance_commands
+from unhardcoded.cli_keys import register as register_keys_commands
 from unhardcoded.cli_report import register as register_report_commands
 from unhardcoded.cli_review import register as register_review_commands
 from unhardcoded.config import load_settings
@@ -165,6 +166,7 @@ def demo(
 
 
 register_review_commands(app)
+register_keys_commands(app)
 register_finance_commands(app)
 register_adopt_commands(app)
 register_report_commands(app)

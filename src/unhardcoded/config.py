@@ -123,6 +123,27 @@ class BreakerConfig(BaseModel):
     open_s: float = 30.0  # how long it stays open before a half-open probe
 
 
+class GatewayKey(BaseModel):
+    """One gateway key, stored as its digest only (`unhardcoded keys add` prints the key once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hash: str
+    tenant: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    scope: Literal["client", "admin"] = "client"
+    name: str | None = None
+
+
+class AuthConfig(BaseModel):
+    """Gateway keys. With none configured the gateway listens on loopback only and everyone is admin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: list[GatewayKey] = Field(default_factory=list)
+    keys_file: str | None = None  # more keys, in the file `unhardcoded keys add` writes (relative: to the cwd)
+    pepper_env: str | None = None  # a variable holding the HMAC key for the digests
+
+
 class BudgetConfig(BaseModel):
     """A spend cap: per workload and/or tenant, per UTC day or month, in USD (SPEC §2 `on_budget`)."""
 
@@ -186,6 +207,7 @@ class Settings(BaseModel):
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     store_prompts: bool = False
     budgets: list[BudgetConfig] = Field(default_factory=list)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     otel: OtelConfig | None = None  # OpenTelemetry export of receipts; off unless configured
 
     def all_providers(self) -> dict[str, ProviderConfig]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from unhardcoded.config import parse_settings
+from unhardcoded.gateway.auth import load_keyring
 from unhardcoded.http.server import build_gateway, start_in_process
 from unhardcoded.testing import fake_openai
 from unhardcoded.testing.script import Script
@@ -122,8 +123,10 @@ class Harness:
         }
         cfg.update(extra)
         environ = {"ALPHA_KEY": ALPHA_KEY, "BETA_KEY": BETA_KEY} if env is None else env
-        self.gateway = build_gateway(parse_settings(cfg), env=environ)
-        runner, self.url = await start_in_process(self.gateway)
+        settings = parse_settings(cfg)
+        self.gateway = build_gateway(settings, env=environ)
+        keys = load_keyring(settings.auth, environ)
+        runner, self.url = await start_in_process(self.gateway, keys=keys)
         self._runners.insert(0, runner)
 
     def stop(self) -> None:
@@ -136,14 +139,16 @@ class Harness:
         self.thread.join(5)
         self.loop.close()
 
-    def get(self, path: str) -> tuple[int, Any]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        req = urllib.request.Request(self.url + path, headers=headers or {})
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10) as r:
                 body = r.read()
                 ctype = r.headers.get("content-type", "")
                 return r.status, json.loads(body) if "json" in ctype else body.decode()
         except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+            raw = e.read()
+            return e.code, json.loads(raw) if raw.startswith(b"{") else raw.decode()
 
     def post(
         self, path: str, body: Any, headers: dict[str, str] | None = None

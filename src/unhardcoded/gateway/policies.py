@@ -33,7 +33,8 @@ class Policies:
         self.memo = DecisionMemo(memo_size)
         self._parsed: OrderedDict[bytes, Policy] = OrderedDict()
         self.configured: dict[str, Policy] = {}  # from the config file: read-only
-        self.saved: dict[str, tuple[int, Policy]] = {}  # through POST /x/policies: name -> newest version
+        # through POST /x/policies, per tenant: name -> (newest version, policy)
+        self.saved: dict[str | None, dict[str, tuple[int, Policy]]] = {}
         for name, doc in settings.policies.items():
             try:
                 self.configured[name] = parse_policy(
@@ -76,36 +77,41 @@ class Policies:
                 path="$.baseline",
             )
 
-    def named(self, name: str) -> Policy:
+    def named(self, name: str, tenant: str | None = None) -> Policy:
+        """A config policy, or the newest version of the tenant's stored policy of that name."""
         p = self.configured.get(name)
         if p is None:
-            saved = self.saved.get(name)
+            saved = self.saved.get(tenant, {}).get(name)
             if saved is not None:
                 return saved[1]
             raise PolicyError(
                 f"no policy named {name!r}",
                 path="model" if name else "policy",
-                choices=sorted({*self.configured, *self.saved}),
+                choices=sorted({*self.configured, *self.saved.get(tenant, {})}),
             )
         return p
 
-    def version_of(self, name: str | None) -> int | None:
+    def version_of(self, name: str | None, tenant: str | None = None) -> int | None:
         """The version of a stored policy the call named (config policies have none)."""
         if name is None or name in self.configured:
             return None
-        saved = self.saved.get(name)
+        saved = self.saved.get(tenant, {}).get(name)
         return saved[0] if saved else None
 
-    def load_saved(self, rows: dict[str, dict[str, Any]]) -> None:
-        """The newest version of each stored policy, as the store lists them."""
+    def has_saved(self, name: str, tenant: str | None) -> bool:
+        return name in self.saved.get(tenant, {})
+
+    def load_saved(self, tenant: str | None, rows: dict[str, dict[str, Any]]) -> None:
+        """The newest version of each of the tenant's stored policies, as the store lists them."""
+        have_all = self.saved.get(tenant, {})
         fresh: dict[str, tuple[int, Policy]] = {}
         for name, row in rows.items():
-            have = self.saved.get(name)
+            have = have_all.get(name)
             if have is not None and have[0] == row["version"]:
                 fresh[name] = have
                 continue
             fresh[name] = (row["version"], self.validate(row["policy"], name=name))
-        self.saved = fresh
+        self.saved[tenant] = fresh
 
     def validate(self, doc: Any, *, name: str | None = None) -> Policy:
         """Parse a policy to be stored: the same checks as an inline one, under its name."""
@@ -130,13 +136,13 @@ class Policies:
         Precedence: body `policy` (inline or a name) > `model: "policy:NAME"` > header > pinned model >
         the config's default policy > `{}` (cheapest deployment that can serve the request).
         """
-        doc, model = req.policy, req.model
+        doc, model, tenant = req.policy, req.model, req.tenant
         if doc is not None:
-            return (self.named(doc) if isinstance(doc, str) else self.parse(doc)), None
+            return (self.named(doc, tenant) if isinstance(doc, str) else self.parse(doc)), None
         if model.startswith("policy:"):
-            return self.named(model[len("policy:") :]), None
+            return self.named(model[len("policy:") :], tenant), None
         if req.policy_header:
-            return self.named(req.policy_header), None
+            return self.named(req.policy_header, tenant), None
         if model != "auto":
             return self.pinned(model), model
         if self.settings.default_policy:

@@ -47,7 +47,9 @@ class TraceIds:
     workflow_node: str | None
 
 
-def trace_ids(traceparent: str | None, workflow: str | None, node: str | None, ids: Ids) -> TraceIds:
+def trace_ids(
+    traceparent: str | None, workflow: str | None, node: str | None, ids: Ids, tenant: str | None = None
+) -> TraceIds:
     """W3C `traceparent` continues the caller's trace; else a named workflow is one trace; else a new one.
 
     A workflow's trace id is derived from its run id (and, once tenants exist, the tenant), so calls that
@@ -61,7 +63,7 @@ def trace_ids(traceparent: str | None, workflow: str | None, node: str | None, i
     if workflow is not None:
         check_header_value(WORKFLOW_HEADER, workflow)
         if trace is None:
-            trace = workflow_trace_id(workflow)
+            trace = workflow_trace_id(workflow, tenant)
     if node is not None:
         check_header_value(WORKFLOW_NODE_HEADER, node)
     return TraceIds(

@@ -36,6 +36,7 @@ class CallInfo:
     decision_blob: bytes | None  # None when the store already has this decision
     rejections: Mapping[str, int]  # per rule id, the candidates it rejected
     policy_version: int | None  # the stored policy's version, when the call named a stored policy
+    tenant: str | None  # the caller's tenant (from its gateway key)
     catalog_version: str
     created_at: float  # wall clock, for the receipt
     perf0: float  # monotonic, for latencies
@@ -83,7 +84,7 @@ def receipt_body(
         "span_id": ids.span_id,
         "parent_span_id": ids.parent_span_id,
         "workflow": {"id": ids.workflow_id, "node": ids.workflow_node} if ids.workflow_id else None,
-        "tenant": None,
+        "tenant": info.tenant,
         "created_at": iso(info.created_at),
         "status": outcome.status,
         "simulated": simulated,
@@ -155,7 +156,7 @@ class Recorder:
         body = await self._write(info, outcome, attempts, blob=blob, final=True)
         self._count(info, outcome, attempts)
         if self._on_cost is not None:
-            self._on_cost(info.policy.workload, None, outcome.cost_usd)
+            self._on_cost(info.policy.workload, info.tenant, outcome.cost_usd)
         if self._exporter is not None:
             d = info.decision
             self._exporter.export(body, info.rejections, candidates=d.n_candidates, passed=len(d.ranked))
@@ -181,7 +182,7 @@ class Recorder:
                 parent_span_id=ids.parent_span_id,
                 workflow_id=ids.workflow_id,
                 workflow_node=ids.workflow_node,
-                tenant=None,
+                tenant=info.tenant,
                 workload=info.policy.workload,
                 status=outcome.status,
                 created_at=info.created_at,

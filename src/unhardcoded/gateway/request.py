@@ -38,9 +38,10 @@ class ChatRequest:
     traceparent: str | None
     workflow: str | None
     workflow_node: str | None
+    tenant: str | None = None  # from the caller's gateway key, never from the body
 
     @classmethod
-    def parse(cls, doc: Any, headers: Mapping[str, str]) -> ChatRequest:
+    def parse(cls, doc: Any, headers: Mapping[str, str], *, tenant: str | None = None) -> ChatRequest:
         """Check the few things routing depends on (the provider validates the rest). Raises RequestError."""
         if not isinstance(doc, dict):
             raise RequestError("body: expected a JSON object")
@@ -69,6 +70,7 @@ class ChatRequest:
             traceparent=headers.get("traceparent"),
             workflow=headers.get(WORKFLOW_HEADER),
             workflow_node=headers.get(WORKFLOW_NODE_HEADER),
+            tenant=tenant,
         )
 
 

@@ -20,6 +20,7 @@ import orjson
 from unhardcoded.catalog.model import Catalog
 from unhardcoded.config import Settings
 from unhardcoded.errors import PolicyError, RequestError
+from unhardcoded.gateway.auth import OPEN, Caller
 from unhardcoded.gateway.breaker import Breakers
 from unhardcoded.gateway.budgets import Budgets, budget_rule
 from unhardcoded.gateway.call import CallRunner, Reply, Sink
@@ -84,7 +85,7 @@ class Gateway:
         self._no_key = self._upstream.no_key_rule(self._catalog)
         self._runtime: RuntimeState | None = None
         self._runtime_version = -1
-        self._saved_read = 0.0  # when the stored policies were last read (monotonic)
+        self._saved_read: dict[str | None, float] = {}  # per tenant: when its stored policies were read
         self._models = _models_body(self._catalog, list(policies.configured))
 
     # -- chat --------------------------------------------------------------------------------------
@@ -112,15 +113,15 @@ class Gateway:
         created, perf0 = time.time(), time.perf_counter()
         name = Policies.requested_name(req)
         if name is not None and name not in self._policies.configured:
-            await self._refresh_saved(name)
+            await self._refresh_saved(name, req.tenant)
         policy, pinned = self._policies.for_call(req)
-        ids = trace_ids(req.traceparent, req.workflow, req.workflow_node, self._ids)
+        ids = trace_ids(req.traceparent, req.workflow, req.workflow_node, self._ids, req.tenant)
         features = self._policies.features(req.body)
         runtime = self.runtime(created)
         decision = self._policies.decide(policy, features, runtime)
         budget = None
         if self._budgets and decision.plan:
-            standing = await self._budgets.tightest(policy.workload, None)
+            standing = await self._budgets.tightest(policy.workload, req.tenant)
             rule = budget_rule(decision, standing, policy.on_budget) if standing else None
             if rule is not None and standing is not None:
                 budgeted = RuntimeState(
@@ -139,7 +140,8 @@ class Gateway:
             decision=decision,
             decision_hash=digest,
             decision_blob=None if self._store.known_decision(digest) else blob,
-            policy_version=self._policies.version_of(policy.name),
+            policy_version=self._policies.version_of(policy.name, req.tenant),
+            tenant=req.tenant,
             rejections=counts,
             catalog_version=self._catalog.version,
             created_at=created,
@@ -156,15 +158,15 @@ class Gateway:
             budget=budget,
         )
 
-    async def _refresh_saved(self, name: str) -> None:
+    async def _refresh_saved(self, name: str, tenant: str | None) -> None:
         """Stored policies live in the store (shared by workers and replicas): re-read them at most every
         2 s, or every 0.25 s while a call names one this process has not seen yet."""
-        age = time.monotonic() - self._saved_read
-        if age > 2.0 or (name not in self._policies.saved and age > 0.25):
-            self._saved_read = time.monotonic()
-            self._policies.load_saved(await self._store.latest_policies(None))
+        age = time.monotonic() - self._saved_read.get(tenant, 0.0)
+        if age > 2.0 or (not self._policies.has_saved(name, tenant) and age > 0.25):
+            self._saved_read[tenant] = time.monotonic()
+            self._policies.load_saved(tenant, await self._store.latest_policies(tenant))
 
-    async def add_policy(self, doc: Any) -> dict[str, Any]:
+    async def add_policy(self, doc: Any, caller: Caller = OPEN) -> dict[str, Any]:
         """`POST /x/policies {name, policy}`: validate, then add an immutable version."""
         if not isinstance(doc, dict) or set(doc) - {"name", "policy"}:
             raise RequestError('body: expected {"name": "...", "policy": {...}}', choices=["name", "policy"])
@@ -183,21 +185,23 @@ class Gateway:
             path = "policy" + e.path[1:] if e.path and e.path.startswith("$") else e.path
             raise PolicyError(e.message, path=path, choices=e.choices) from None
         canonical = orjson.dumps(policy.canonical).decode()
-        version = await self._store.put_policy(None, name, canonical, policy.fingerprint, policy.sha256)
-        self._saved_read = 0.0  # the next call naming it re-reads
+        version = await self._store.put_policy(
+            caller.tenant, name, canonical, policy.fingerprint, policy.sha256
+        )
+        self._saved_read.pop(caller.tenant, None)  # the next call naming it re-reads
         return {"name": name, "version": version, "fingerprint": policy.fingerprint, "sha256": policy.sha256}
 
-    async def list_policies(self) -> dict[str, Any]:
+    async def list_policies(self, caller: Caller = OPEN) -> dict[str, Any]:
         """`GET /x/policies`: every config policy (read-only) and the newest version of each stored one."""
         out = [
             {"name": n, "source": "config", "version": None, "fingerprint": p.fingerprint, "sha256": p.sha256}
             for n, p in sorted(self._policies.configured.items())
         ]
-        for _, row in sorted((await self._store.latest_policies(None)).items()):
+        for _, row in sorted((await self._store.latest_policies(caller.tenant)).items()):
             out.append({"source": "stored", **_policy_row(row)})
         return {"policies": out}
 
-    async def policy_versions(self, name: str) -> dict[str, Any] | None:
+    async def policy_versions(self, name: str, caller: Caller = OPEN) -> dict[str, Any] | None:
         """`GET /x/policies/{name}`: a config policy, or every version of a stored one (oldest first)."""
         p = self._policies.configured.get(name)
         if p is not None:
@@ -208,7 +212,7 @@ class Gateway:
                     {"version": None, "policy": p.canonical, "fingerprint": p.fingerprint, "sha256": p.sha256}
                 ],
             }
-        rows = await self._store.get_policies(None, name)
+        rows = await self._store.get_policies(caller.tenant, name)
         if not rows:
             return None
         return {"name": name, "source": "stored", "versions": [_policy_row(r) for r in rows]}
@@ -257,14 +261,14 @@ class Gateway:
         out["attempts"] = []
         return out
 
-    async def replay(self, doc: Any) -> dict[str, Any]:
+    async def replay(self, doc: Any, caller: Caller = OPEN) -> dict[str, Any]:
         """`POST /x/replay`: a receipt or trace as then and now, or a policy over a period.
 
         `{"request_id"}` or `{"trace_id"}`, or `{"fingerprint", "since", "until"?}`; `"live": true` replays
         "now" with today's runtime state instead of the state as then.
         """
         from unhardcoded.review.period import parse_when, replay_period
-        from unhardcoded.review.replay import replay
+        from unhardcoded.review.replay import ReplayNotFound, replay
 
         if not isinstance(doc, dict):
             raise RequestError(
@@ -276,6 +280,8 @@ class Gateway:
         now = time.time()
         live = self.runtime(now) if live_flag else None
         if "fingerprint" in doc:
+            if not caller.admin:  # a period spans tenants: the period replay has no tenant filter yet
+                raise RequestError("fingerprint: replay over a period needs an admin key", path="fingerprint")
             fp, since, until = doc.get("fingerprint"), doc.get("since"), doc.get("until")
             for name, v in (("fingerprint", fp), ("since", since), ("until", until)):
                 if v is not None and not isinstance(v, str):
@@ -292,13 +298,19 @@ class Gateway:
         for name, v in (("request_id", rid), ("trace_id", tid)):
             if v is not None and not isinstance(v, str):
                 raise RequestError(f"{name}: expected a string", path=name)
+        # Another tenant's receipt answers exactly as one that does not exist.
+        if rid is not None and not caller.admin and await self.receipt(rid, caller) is None:
+            raise ReplayNotFound(f"no receipt {rid!r}", path="request_id")
+        if tid is not None and not caller.admin and await self.trace(tid, caller) is None:
+            raise ReplayNotFound(f"no trace {tid!r}", path="trace_id")
         return await replay(self._store, request_id=rid, trace_id=tid, catalog_now=self._catalog, live=live)
 
-    async def budgets(self) -> dict[str, Any]:
-        """`GET /x/budgets`: each cap's period, spend and what is left."""
-        return {"budgets": await self._budgets.report()}
+    async def budgets(self, caller: Caller = OPEN) -> dict[str, Any]:
+        """`GET /x/budgets`: each cap's period, spend and what is left (a client sees its tenant's)."""
+        report = await self._budgets.report()
+        return {"budgets": [b for b in report if caller.admin or b["tenant"] in (None, caller.tenant)]}
 
-    async def rollup(self, query: Mapping[str, str]) -> dict[str, Any]:
+    async def rollup(self, query: Mapping[str, str], caller: Caller = OPEN) -> dict[str, Any]:
         """`GET /x/rollup?by=&since=&until=&workload=`: what routing cost and saved per group, exactly."""
         from unhardcoded.review.rollup import rollup, series
 
@@ -314,9 +326,15 @@ class Gateway:
             query.get("since"),
             query.get("until"),
             workload=query.get("workload"),
+            tenant=None if caller.admin else caller.tenant,
         )
         if query.get("series") in ("1", "true"):
-            out["series"] = await series(self._store, query.get("since"), query.get("until"))
+            out["series"] = await series(
+                self._store,
+                query.get("since"),
+                query.get("until"),
+                tenant=None if caller.admin else caller.tenant,
+            )
         return out
 
     def health(self) -> dict[str, Any]:
@@ -359,17 +377,20 @@ class Gateway:
             return orjson.dumps(self._catalog.to_dict())
         return await self._store.get_catalog(version)
 
-    async def receipt(self, request_id: str) -> dict[str, Any] | None:
+    async def receipt(self, request_id: str, caller: Caller = OPEN) -> dict[str, Any] | None:
+        """One receipt, expanded; None when it does not exist or belongs to another tenant (the same 404)."""
         r = await self._store.get(request_id)
-        return expand(r) if r is not None else None
+        return expand(r) if r is not None and caller.sees(r.get("tenant")) else None
 
-    async def trace(self, trace_id: str) -> dict[str, Any] | None:
-        items = [expand(r) for r in await self._store.trace(trace_id)]
+    async def trace(self, trace_id: str, caller: Caller = OPEN) -> dict[str, Any] | None:
+        items = [expand(r) for r in await self._store.trace(trace_id) if caller.sees(r.get("tenant"))]
         if not items:
             return None
         return {"trace_id": trace_id, "receipts": items, "totals": _totals(items)}
 
-    async def search(self, **filters: Any) -> list[dict[str, Any]]:
+    async def search(self, caller: Caller = OPEN, **filters: Any) -> list[dict[str, Any]]:
+        if not caller.admin:
+            filters["tenant"] = caller.tenant
         return await self._store.search(**filters)
 
     def startup_notes(self) -> tuple[str, str | None]:

@@ -10,10 +10,12 @@ from urllib.parse import parse_qs
 import orjson
 
 from unhardcoded.errors import RequestError, UserError
+from unhardcoded.gateway.auth import Caller, KeyRing
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.http.chat import ChatHandler
 from unhardcoded.http.errors import error_response, invalid_json, server_error, user_error
-from unhardcoded.http.wire import Request, Response, Router
+from unhardcoded.http.guard import Guard, caller_of
+from unhardcoded.http.wire import Handler, Request, Response, Router
 
 _METRICS_HEADERS = {"x-content-type-options": "nosniff"}
 
@@ -34,7 +36,9 @@ def _query(req: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
 
 
-def _json_body(handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+def _json_body(
+    handler: Callable[[Any, Caller], Awaitable[Any]],
+) -> Callable[[Request], Awaitable[Response]]:
     """A POST endpoint taking a JSON document: 400 for bad JSON, 4xx for a UserError, else the JSON answer."""
 
     async def endpoint(req: Request) -> Response:
@@ -43,7 +47,7 @@ def _json_body(handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Request], 
         except orjson.JSONDecodeError:
             return invalid_json()
         try:
-            return Response.json(await handler(doc))
+            return Response.json(await handler(doc, caller_of(req)))
         except UserError as e:
             return user_error(e)
 
@@ -65,11 +69,11 @@ class Routes:
     async def metrics(self, req: Request) -> Response:
         return Response.text(self.gw.metrics_text(), headers=_METRICS_HEADERS)
 
-    async def rank(self, doc: Any) -> Any:
+    async def rank(self, doc: Any, caller: Caller) -> Any:
         return self.gw.dry_run(doc)
 
     async def budgets(self, req: Request) -> Response:
-        return Response.json(await self.gw.budgets())
+        return Response.json(await self.gw.budgets(caller_of(req)))
 
     async def add_policy(self, req: Request) -> Response:
         try:
@@ -77,16 +81,16 @@ class Routes:
         except orjson.JSONDecodeError:
             return invalid_json()
         try:
-            return Response.json(await self.gw.add_policy(doc), status=201)
+            return Response.json(await self.gw.add_policy(doc, caller_of(req)), status=201)
         except UserError as e:
             return user_error(e)
 
     async def policies(self, req: Request) -> Response:
-        return Response.json(await self.gw.list_policies())
+        return Response.json(await self.gw.list_policies(caller_of(req)))
 
     async def policy(self, req: Request) -> Response:
         name = req.params["name"]
-        found = await self.gw.policy_versions(name)
+        found = await self.gw.policy_versions(name, caller_of(req))
         if found is None:
             return error_response(
                 404, f"no policy {name!r}", "not_found", param="name", code="unknown_policy"
@@ -95,7 +99,7 @@ class Routes:
 
     async def rollup(self, req: Request) -> Response:
         try:
-            return Response.json(await self.gw.rollup(_query(req)))
+            return Response.json(await self.gw.rollup(_query(req), caller_of(req)))
         except UserError as e:
             return user_error(e)
 
@@ -120,7 +124,7 @@ class Routes:
 
     async def receipt(self, req: Request) -> Response:
         rid = req.params["request_id"]
-        r = await self.gw.receipt(rid)
+        r = await self.gw.receipt(rid, caller_of(req))
         if r is None:
             return error_response(
                 404, f"no receipt {rid!r}", "not_found", param="request_id", code="unknown_receipt"
@@ -129,7 +133,7 @@ class Routes:
 
     async def trace(self, req: Request) -> Response:
         tid = req.params["trace_id"]
-        t = await self.gw.trace(tid)
+        t = await self.gw.trace(tid, caller_of(req))
         if t is None:
             return error_response(
                 404, f"no trace {tid!r}", "not_found", param="trace_id", code="unknown_trace"
@@ -144,6 +148,7 @@ class Routes:
             return error_response(400, "limit: expected an integer", "invalid_request_error", param="limit")
         try:
             rows = await self.gw.search(
+                caller_of(req),
                 workload=q.get("workload"),
                 since=_ts(q.get("since"), "since"),
                 until=_ts(q.get("until"), "until"),
@@ -175,8 +180,8 @@ class Routes:
         return Response.json(openapi_document())
 
 
-def create_app(gw: Gateway) -> Router:
-    """Every route; the gateway must be opened (`await gw.open()`) before the first request."""
+def create_app(gw: Gateway, keys: KeyRing | None = None) -> Handler:
+    """Every route behind the key check; the gateway must be opened (`await gw.open()`) first."""
     app = Router(errors=server_error)
     r = Routes(gw)
     chat = ChatHandler(gw)
@@ -200,4 +205,4 @@ def create_app(gw: Gateway) -> Router:
     app.get("/x/traces/{trace_id}", r.trace)
     app.get("/x/schema/{what}", r.schema)
     app.get("/openapi.json", r.openapi)
-    return app
+    return Guard(app, keys or KeyRing([]))

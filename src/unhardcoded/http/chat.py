@@ -10,6 +10,7 @@ from unhardcoded.errors import CallFailed, UserError
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.http.errors import call_failed, internal_error, invalid_json, stream_error, user_error
+from unhardcoded.http.guard import caller_of
 from unhardcoded.http.wire import Request, Response, Sink
 
 log = logging.getLogger("unhardcoded.http")
@@ -45,7 +46,9 @@ class ChatHandler:
 
     async def __call__(self, request: Request) -> Response | None:
         try:
-            req = ChatRequest.parse(orjson.loads(request.body), request.headers)
+            req = ChatRequest.parse(
+                orjson.loads(request.body), request.headers, tenant=caller_of(request).tenant
+            )
         except orjson.JSONDecodeError:
             return invalid_json()
         except UserError as e:

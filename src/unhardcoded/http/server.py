@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import multiprocessing
 import os
 import signal
@@ -12,6 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from unhardcoded.config import Settings, load_settings
+from unhardcoded.errors import ConfigError
+from unhardcoded.gateway.auth import KeyRing, load_keyring
 from unhardcoded.gateway.policies import Policies
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.gateway.transport import Transport
@@ -51,6 +54,7 @@ def build_gateway(
 def _run_one(config: str | None, host: str, port: int, sock: socket.socket | None = None) -> None:
     """One worker process: build the gateway, serve until SIGTERM/SIGINT, close it (receipts flushed)."""
     settings = load_settings(config)
+    keys = load_keyring(settings.auth, os.environ)
 
     @asynccontextmanager
     async def app() -> AsyncIterator[Handler]:
@@ -65,17 +69,34 @@ def _run_one(config: str | None, host: str, port: int, sock: socket.socket | Non
                 file=sys.stderr,
                 flush=True,
             )
-            yield create_app(gw)
+            yield create_app(gw, keys)
         finally:
             await gw.close()
 
     listener.run(app, host, port, errors=server_error, sock=sock, reuse_port=True)
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(config: Path | str | None, *, host: str = "127.0.0.1", port: int = 8700, workers: int = 1) -> None:
     """Start the gateway. With workers > 1, each process binds the port with SO_REUSEPORT."""
     cfg = str(config) if config else None
-    load_settings(cfg)  # fail fast, in the parent, on a bad config
+    settings = load_settings(cfg)  # fail fast, in the parent, on a bad config
+    keys = load_keyring(settings.auth, os.environ)
+    if not keys and not _loopback(host):
+        raise ConfigError(
+            f"--host {host}: with no gateway keys configured the gateway listens on loopback only"
+            " (127.0.0.1, ::1, localhost). Add a key with `unhardcoded keys add --tenant NAME --scope admin"
+            " --file unhardcoded-keys.yaml` and name that file in the config (auth: {keys_file: ...}).",
+            path="host",
+        )
     print(f"unhardcoded: serving on http://{host}:{port} with {workers} worker(s)", file=sys.stderr)
     if workers <= 1:
         _run_one(cfg, host, port)
@@ -111,8 +132,10 @@ class InProcess:
         await self.gw.close()
 
 
-async def start_in_process(gw: Gateway, host: str = "127.0.0.1", port: int = 0) -> tuple[InProcess, str]:
+async def start_in_process(
+    gw: Gateway, host: str = "127.0.0.1", port: int = 0, *, keys: KeyRing | None = None
+) -> tuple[InProcess, str]:
     """Open the gateway and serve it on the current loop (tests, the demo); returns it and its base URL."""
     await gw.open()
-    server = await listener.start(create_app(gw), host, port, errors=server_error)
+    server = await listener.start(create_app(gw, keys), host, port, errors=server_error)
     return InProcess(server, gw), server.url

@@ -14,7 +14,7 @@ never rebuilt from Host): authorisation and routing read the same bytes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import orjson
@@ -50,6 +50,7 @@ class Request:
 
     __slots__ = (
         "body",
+        "caller",
         "client",
         "conn",
         "headers",
@@ -84,6 +85,7 @@ class Request:
         self.params: dict[str, str] = {}  # filled by the router from {name} segments, percent-decoded
         self.sink = sink
         self.conn = conn
+        self.caller: Any = None  # who is calling: set by the app's authentication, read by handlers
 
     @property
     def disconnected(self) -> bool:
