@@ -140,7 +140,9 @@ class AuthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     keys: list[GatewayKey] = Field(default_factory=list)
-    keys_file: str | None = None  # more keys, in the file `unhardcoded keys add` writes (relative: to the cwd)
+    keys_file: str | None = (
+        None  # more keys, in the file `unhardcoded keys add` writes (relative: to the cwd)
+    )
     pepper_env: str | None = None  # a variable holding the HMAC key for the digests
 
 
@@ -199,6 +201,7 @@ class Settings(BaseModel):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     default_policy: str | None = None  # the named policy used for `model: "auto"` without a policy
+    aliases: dict[str, str] = Field(default_factory=dict)  # `model: NAME` -> a policy (e.g. LiteLLM groups)
     default_baseline: str | None = "openai/gpt-4.1"
     default_output_tokens: int = 512
     store: str = "sqlite:///./unhardcoded.db"

@@ -80,6 +80,9 @@ async def test_each_group_first_then_falls_back_in_litellm_order(name, tmp_path,
                 assert status == 200, group
                 assert [a["deployment"] for a in receipt["attempts"]] == chain, group
                 assert receipt["policy"]["name"] == group
+                status, receipt = await _call(session, base, group)  # `model: GROUP`, as under LiteLLM
+                assert status == 200 and receipt["policy"]["name"] == group, group
+                assert receipt["outcome"]["deployment"] == chain[0], group
     finally:
         await runner.cleanup()
         await fake.cleanup()

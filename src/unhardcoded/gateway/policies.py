@@ -43,6 +43,13 @@ class Policies:
                 self._check_baseline(doc, self.configured[name])
             except PolicyError as e:
                 raise PolicyError(f"policies.{name}: {e.message}", path=e.path, choices=e.choices) from None
+        for alias, target in settings.aliases.items():
+            if target not in self.configured:
+                raise PolicyError(
+                    f"aliases.{alias}: no policy named {target!r}",
+                    path=f"aliases.{alias}",
+                    choices=sorted(self.configured),
+                )
         if settings.default_policy and settings.default_policy not in self.configured:
             raise PolicyError(
                 f"default_policy: no policy named {settings.default_policy!r}",
@@ -143,6 +150,9 @@ class Policies:
             return self.named(model[len("policy:") :], tenant), None
         if req.policy_header:
             return self.named(req.policy_header, tenant), None
+        alias = self.settings.aliases.get(model)
+        if alias is not None:
+            return self.named(alias, tenant), None
         if model != "auto":
             return self.pinned(model), model
         if self.settings.default_policy:

@@ -86,7 +86,7 @@ class Gateway:
         self._runtime: RuntimeState | None = None
         self._runtime_version = -1
         self._saved_read: dict[str | None, float] = {}  # per tenant: when its stored policies were read
-        self._models = _models_body(self._catalog, list(policies.configured))
+        self._models = _models_body(self._catalog, list(policies.configured), list(settings.aliases))
 
     # -- chat --------------------------------------------------------------------------------------
 
@@ -427,8 +427,8 @@ def _policy_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _models_body(catalog: Catalog, policy_names: list[str]) -> bytes:
-    names = ["auto", *(f"policy:{n}" for n in policy_names)]
+def _models_body(catalog: Catalog, policy_names: list[str], aliases: list[str]) -> bytes:
+    names = ["auto", *(f"policy:{n}" for n in policy_names), *aliases]
     data: list[dict[str, Any]] = [
         {"id": n, "object": "model", "created": 0, "owned_by": "unhardcoded"} for n in names
     ]

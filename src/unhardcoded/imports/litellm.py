@@ -406,6 +406,8 @@ def _document(st: _State) -> dict[str, Any]:
         "deployments": list(st.deployments.values()),
     }
     doc["policies"] = st.out.config.get("policies", {})
+    # `model: GROUP` keeps working as it did under LiteLLM: each group (and alias) names its policy.
+    doc["aliases"] = {name: name for name in doc["policies"]}
     if "breaker" in st.out.config:
         doc["breaker"] = st.out.config["breaker"]
     return doc
