@@ -11,10 +11,9 @@ to answer.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,14 +25,12 @@ from unhardcoded.policy.model import Policy, Rule
 from unhardcoded.policy.parse import parse_policy
 from unhardcoded.policy.request import RequestFeatures
 from unhardcoded.review.money import ZERO, exact, pct, usage_cost, usd
-from unhardcoded.review.rebuild import ReplayInputError, stored_features
+from unhardcoded.review.past_calls import Call, Shape, read_calls
 from unhardcoded.review.scan import When, Window, count, pages, parse_window
 from unhardcoded.store.base import ReceiptStore
 
 Progress = Callable[[int, int], None]  # (receipts just covered, receipts in all)
 ANSWERED = ("ok", "partial")  # the statuses whose receipts carry usage
-_GETS = 16  # receipts read at once: the store's reads run in threads while this loop decides
-_SHAPES = 200_000  # decision shapes kept by hash
 
 
 @dataclass(slots=True)
@@ -98,73 +95,6 @@ class _Judge:
             out = () if j is None else tuple(r.id for r, f in zip(d.rules, d.failed, strict=True) if j in f)
             self._failed[key] = out
         return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """What a stored decision says of every call that names it."""
-
-    features: RequestFeatures | None  # None: the stored features do not fit (counted as unreadable)
-    pinned: bool  # the call named its deployment: no policy chose it
-
-
-def _shape(receipt: Mapping[str, Any]) -> _Shape:
-    try:
-        features: RequestFeatures | None = stored_features(receipt)
-    except ReplayInputError:
-        features = None
-    return _Shape(features, bool(receipt.get("pinned")))
-
-
-def _usage_of(summary: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Usage from the store's token columns, when it keeps them (else the receipt must be read)."""
-    i, o = summary.get("input_tokens"), summary.get("output_tokens")
-    if i is None or o is None:
-        return None
-    return {
-        "input_tokens": i,
-        "output_tokens": o,
-        "cached_input_tokens": summary.get("cached_input_tokens") or 0,
-    }
-
-
-Call = tuple[Mapping[str, Any], Mapping[str, Any] | None, _Shape | None]  # summary, usage, shape
-
-
-async def _read(store: ReceiptStore, rows: list[dict[str, Any]], shapes: dict[str, _Shape]) -> list[Call]:
-    """Per answered call: its usage and its decision's shape. A decision is read once per content hash;
-    a receipt is read whole only when the store's summary lacks the token counts."""
-    if len(shapes) > _SHAPES:
-        shapes.clear()  # bounded memory; only costs re-reads of decisions
-    by_hash: dict[str, str] = {}  # decision hash -> the request id read for it
-    whole: list[str] = []
-    for r in rows:
-        h = r.get("decision_hash")
-        if h is not None and _usage_of(r) is not None:
-            if h not in shapes and h not in by_hash:
-                by_hash[h] = r["request_id"]
-        else:
-            whole.append(r["request_id"])
-    ids = list(dict.fromkeys([*by_hash.values(), *whole]))
-    receipts: dict[str, dict[str, Any] | None] = {}
-    for k in range(0, len(ids), _GETS):
-        chunk = ids[k : k + _GETS]
-        receipts.update(zip(chunk, await asyncio.gather(*(store.get(i) for i in chunk)), strict=True))
-    for h, rid in by_hash.items():
-        got = receipts[rid]
-        if got is not None:
-            shapes[h] = _shape(got)
-    out: list[Call] = []
-    for r in rows:
-        usage, h = _usage_of(r), r.get("decision_hash")
-        if usage is not None and h is not None and (h in shapes or h in by_hash):
-            out.append((r, usage, shapes.get(h) or _shape(receipts[by_hash[h]] or {})))
-            continue
-        rec = receipts.get(r["request_id"])
-        out.append(
-            (r, None, None) if rec is None else (r, (rec.get("outcome") or {}).get("usage"), _shape(rec))
-        )
-    return out
 
 
 def _count(t: _Tally, judge: _Judge, call: Call) -> None:
@@ -242,14 +172,14 @@ async def simulate(
     total = await count(store, window, workload=workload) if progress is not None else 0
     judge = _Judge(policy, catalog, live)
     t = _Tally()
-    shapes: dict[str, _Shape] = {}
+    shapes: dict[str, Shape] = {}
     read = 0
     async for rows in pages(store, window, workload=workload, page=page):
         answered = [r for r in rows if r.get("status") in ANSWERED]
         for r in rows:
             if r.get("status") not in ANSWERED:
                 t.skipped[str(r.get("status"))] += 1
-        for call in await _read(store, answered, shapes):
+        for call in await read_calls(store, answered, shapes):
             _count(t, judge, call)
         read += len(rows)
         if progress is not None:
