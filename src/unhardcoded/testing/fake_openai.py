@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email.utils
 import hashlib
 import math
 import re
@@ -174,6 +175,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             return web.Response(body=b"data: {not json\n\n", content_type="text/event-stream")
         return web.Response(body=b'{"choices": [', content_type=_JSON)
     answer = _answer(body, step)
+    model = step.model or model  # a step can answer as another model, as a misrouted upstream does
     if stream:
         return await _stream(request, body, model, answer, step, opts, azure)
     return web.Response(body=orjson.dumps(_completion(body, model, answer, azure)), content_type=_JSON)
@@ -207,7 +209,10 @@ def _scripted_error(step: Step, model: str, key: str | None) -> web.Response:
         message = f"The model `{model}` does not exist or you do not have access to it."
     message = step.message(key, message)
     response = openai_error(step.status, message, step.error_type or type_, code)
-    if step.retry_after is not None:
+    if step.retry_after is not None and step.retry_after_date:
+        when = time.time() + step.retry_after
+        response.headers["retry-after"] = email.utils.formatdate(math.ceil(when), usegmt=True)
+    elif step.retry_after is not None:
         response.headers["retry-after-ms"] = str(round(step.retry_after * 1000))
         response.headers["retry-after"] = str(math.ceil(step.retry_after))
     return response

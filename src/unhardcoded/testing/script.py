@@ -19,6 +19,8 @@ from typing import Any
 class Step:
     status: int = 200  # an error status answers with the provider's error body for it
     retry_after: float | None = None  # sent as Retry-After on an error status
+    # With retry_after: send it as an HTTP date (RFC 9110 allows either form), and no retry-after-ms.
+    retry_after_date: bool = False
     hang: bool = False  # accept, then never answer (tests timeouts)
     delay_s: float = 0.0  # wait before answering
     reset: bool = False  # close the connection without answering
@@ -34,6 +36,7 @@ class Step:
     # With error_after: send the error only once the test calls `Script.release()`, so the test can see the
     # first bytes reach its client before the stream fails (in-process fakes only).
     wait_release: bool = False
+    model: str | None = None  # answer (200) naming this model instead of the one asked for
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Step:
