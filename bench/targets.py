@@ -200,7 +200,7 @@ FAST_FLOORS = {
     "floor-uvicorn": ("floor_uvicorn.py", "pyreqwest"),
     "floor-uvicorn-aiohttp": ("floor_uvicorn.py", "aiohttp"),
     "floor-granian": ("floor_granian.py", "pyreqwest"),
-    "floor-h1": ("floor_h1.py", "pyreqwest"),  # the gateway's own server (src/unhardcoded/http/h1.py, listener.py)
+    "floor-h1": ("floor_h1.py", "pyreqwest"),  # the gateway's own server (http/h1.py, listener.py)
 }
 
 

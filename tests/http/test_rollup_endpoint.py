@@ -1,4 +1,4 @@
-"""GET /x/rollup: the finance roll-up over the gateway's own receipts, numbers recomputed from the receipts."""
+"""GET /x/rollup: the finance roll-up over the gateway's own receipts, recomputed from the receipts."""
 
 from __future__ import annotations
 

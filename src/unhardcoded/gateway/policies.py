@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,7 @@ from unhardcoded.catalog.load import build_catalog
 from unhardcoded.catalog.model import Catalog
 from unhardcoded.config import Settings
 from unhardcoded.errors import PolicyError, RequestError
+from unhardcoded.gateway import openrouter
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.policy.decision import Decision, RuntimeState
 from unhardcoded.policy.memo import DecisionMemo
@@ -138,6 +140,21 @@ class Policies:
         return None
 
     def for_call(self, req: ChatRequest) -> tuple[Policy, str | None]:
+        """The call's policy (with OpenRouter-style preferences added as `or:*` rules) and what it pinned."""
+        policy, pinned = self._base_for_call(req)
+        if req.openrouter is None:
+            return policy, pinned
+        rules, extra = openrouter.translate(*req.openrouter)
+        doc = {**policy.canonical, **extra}
+        doc["rules"] = [*policy.canonical.get("rules", []), *rules]
+        composed = self.parse(doc)
+        marked = tuple(
+            dataclasses.replace(r, source=openrouter.SOURCE) if r.id.startswith("or:") else r
+            for r in composed.rules
+        )
+        return dataclasses.replace(composed, rules=marked, name=policy.name), pinned
+
+    def _base_for_call(self, req: ChatRequest) -> tuple[Policy, str | None]:
         """The call's policy, and the pinned deployment/model when the call names one instead.
 
         Precedence: body `policy` (inline or a name) > `model: "policy:NAME"` > header > pinned model >

@@ -13,7 +13,7 @@ _FAILURE = {
     "required": ["rule_id", "source", "field", "op", "expected", "actual"],
     "properties": {
         "rule_id": {"type": "string"},
-        "source": {"enum": ["policy", "request", "limit", "runtime"]},
+        "source": {"enum": ["policy", "request", "limit", "runtime", "openrouter"]},
         "field": {"type": "string"},
         "op": {"type": "string"},
         "expected": {},

@@ -20,9 +20,12 @@ WORKFLOW_NODE_HEADER = "x-unhardcoded-workflow-node"
 _GATEWAY_PREFIX = "x_unhardcoded"
 
 
+_GATEWAY_FIELDS = frozenset({"policy", "provider", "models"})  # provider, models: OpenRouter's shape
+
+
 def is_gateway_field(key: str) -> bool:
     """Body fields meant for the gateway, never sent upstream."""
-    return key == "policy" or key.startswith(_GATEWAY_PREFIX)
+    return key in _GATEWAY_FIELDS or key.startswith(_GATEWAY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class ChatRequest:
     workflow: str | None
     workflow_node: str | None
     tenant: str | None = None  # from the caller's gateway key, never from the body
+    openrouter: tuple[Any, Any] | None = None  # the body's OpenRouter `provider` preferences and `models`
 
     @classmethod
     def parse(cls, doc: Any, headers: Mapping[str, str], *, tenant: str | None = None) -> ChatRequest:
@@ -71,6 +75,9 @@ class ChatRequest:
             workflow=headers.get(WORKFLOW_HEADER),
             workflow_node=headers.get(WORKFLOW_NODE_HEADER),
             tenant=tenant,
+            openrouter=(doc.get("provider"), doc.get("models"))
+            if doc.get("provider") is not None or doc.get("models") is not None
+            else None,
         )
 
 
