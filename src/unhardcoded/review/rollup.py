@@ -2,7 +2,8 @@
 cost, what the baseline would have cost on the same usage, the savings, the fallback and error rates, and
 the pricier candidates that passed the rules but were not chosen, with what each would have cost.
 
-Answered from the store's hourly sums (`ReceiptStore.rollup_rows`), never by reading receipts one by one.
+Answered from the store's pre-aggregated sums (`ReceiptStore.rollup_rows`: whole days, edge hours, and only
+the receipts of the two edge hours), and each decision's passers as kept in the store (`decision_passers`).
 Money is exact: integer 1e-10 USD from the store, Decimal here, decimal strings in the result. A call whose
 price or baseline is unknown is counted apart (`calls_without_price`, `calls_without_baseline`) and left
 out of the savings, never counted as saving nothing.
@@ -106,6 +107,7 @@ class _Pricing:
         self.sets: list[frozenset[str]] = []
         self._set_ids: dict[frozenset[str], int] = {}
         self._pricier: dict[tuple[str, str], int | None] = {}
+        self._est_by_id: dict[str, dict[str, float | None]] = {}
 
     async def load(self, hashes: set[str], versions: set[str]) -> None:
         new = hashes - set(self.est)
@@ -131,7 +133,7 @@ class _Pricing:
         key = (decision, chosen)
         if key not in self._pricier:
             ranked = self.est.get(decision, [])
-            mine = next((e for d, e in ranked if d == chosen), None)
+            mine = self._own_est(decision).get(chosen)
             if mine is None:
                 self._pricier[key] = None
             else:
@@ -140,6 +142,12 @@ class _Pricing:
                 if self._pricier[key] == len(self.sets):
                     self.sets.append(found)
         return self._pricier[key]
+
+    def _own_est(self, decision: str) -> dict[str, float | None]:
+        est = self._est_by_id.get(decision)
+        if est is None:
+            est = self._est_by_id[decision] = dict(self.est.get(decision, []))
+        return est
 
     def cost(self, version: str, dep_id: str, usage: tuple[int, int, int]) -> Decimal | None:
         """Exact cost of (input, cached input, output) tokens at the deployment's prices in that catalog."""
