@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck demo bench bench-gateway catalog clean
+.PHONY: browser run test lint typecheck demo bench bench-gateway catalog clean mutation
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# Debian's chromium for the browser tests of the receipt viewer (tests/ui; Playwright comes with the dev
+# extra and drives this binary, it downloads no browser). Installs only where it is missing, as root.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "make browser: no chromium; install Debian's chromium package (the browser tests skip without it)"; fi
 
 run: $(STAMP)
 	$(BIN)/unhardcoded serve $(ARGS)
@@ -34,6 +42,34 @@ bench-gateway: $(STAMP)
 
 catalog: $(STAMP)
 	$(BIN)/python scripts/build_catalog.py
+
+# Mutation testing (docs/mutation.md): minutes, not seconds, so not part of `make test`. Each package is
+# mutated in its own directory, build/mutation/<package> (links to src, tests and pyproject.toml plus a
+# setup.cfg holding its [mutmut] section), so its mutants run against its own tests only.
+MUTATION_PACKAGES ?= policy
+MUTATION_JOBS ?= 2
+
+mutation: $(STAMP)
+	$(BIN)/pip install -q -e '.[mutation]'
+	@set -e; for pkg in $(MUTATION_PACKAGES); do \
+	  case $$pkg in gateway) tests="tests/gateway";; *) tests="tests/$$pkg";; esac; \
+	  dir=build/mutation/$$pkg; rm -rf $$dir; mkdir -p $$dir; \
+	  for f in src tests pyproject.toml; do ln -s ../../../$$f $$dir/$$f; done; \
+	  printf '[mutmut]\nsource_paths = src\nonly_mutate = src/unhardcoded/%s/*\n' $$pkg > $$dir/setup.cfg; \
+	  printf 'pytest_add_cli_args_test_selection =\n' >> $$dir/setup.cfg; \
+	  for t in $$tests; do printf '    %s\n' $$t >> $$dir/setup.cfg; done; \
+	  printf 'use_git_change_detection = false\n' >> $$dir/setup.cfg; \
+	  echo "mutation: $$pkg against $$tests ($(MUTATION_JOBS) jobs; progress in $$dir/run.log)"; \
+	  start=$$(date +%s); \
+	  (cd $$dir && UNHARDCODED_MUTATION=1 ../../../$(BIN)/mutmut run --max-children $(MUTATION_JOBS) \
+	    > run.log 2>&1 && ../../../$(BIN)/mutmut export-cicd-stats > /dev/null \
+	    && ../../../$(BIN)/mutmut results > survivors.txt 2>&1) || { tail -20 $$dir/run.log; exit 1; }; \
+	  $(BIN)/python -c 'import json, sys; s = json.load(open(sys.argv[2])); k = s["killed"] + s["timeout"]; \
+	    print("%s: %d/%d killed (%.1f %%), %d of them by timeout; %d survived, %d without a test; %s s" % (sys.argv[1], \
+	    k, s["total"], 100 * k / s["total"], s["timeout"], s["survived"], s["no_tests"], sys.argv[3]))' \
+	    $$pkg $$dir/mutants/mutmut-cicd-stats.json $$(( $$(date +%s) - start )); \
+	  echo "  survivors: $$dir/survivors.txt"; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

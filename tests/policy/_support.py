@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,16 @@ from unhardcoded.policy.parse import parse_policy
 from unhardcoded.policy.request import RequestFeatures
 
 FIELDS = FieldRegistry()
+
+# `make mutation` runs each property test once per mutant (docs/mutation.md): a fifth of the examples
+# there, as a failing mutant is nearly always caught by the first few; every example in a normal run.
+MUTATION_RUN = bool(os.environ.get("UNHARDCODED_MUTATION"))
+
+
+def examples(n: int) -> int:
+    """max_examples for a property test that normally tries `n`."""
+    return max(20, n // 5) if MUTATION_RUN else n
+
 
 SPEC_EXAMPLE: dict[str, Any] = {
     "schema": "sigma-pol/v1",

@@ -19,7 +19,7 @@ from unhardcoded.policy.cost import est_cost_column, est_cost_usd, est_costs
 from unhardcoded.policy.engine import decide
 from unhardcoded.policy.request import RequestFeatures
 
-from ._support import catalog, close, dep, features, policy, ref_est_cost
+from ._support import catalog, close, dep, examples, features, policy, ref_est_cost
 
 # Prices as they come from catalogs and overlays: cents, sub-cents and long binary fractions alike.
 PRICES = st.one_of(
@@ -47,7 +47,7 @@ def _candidates(receipt: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["deployment"]: c for c in receipt["candidates"]}
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(priced_catalogs(), st.data())
 def test_the_receipt_shows_the_cost_the_limit_and_the_ranking_compared(
     scenario: tuple[Catalog, RequestFeatures], data: st.DataObject
@@ -89,7 +89,7 @@ def test_the_receipt_shows_the_cost_the_limit_and_the_ranking_compared(
         assert cands[cat.ids[at]]["status"] == "ranked"
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(priced_catalogs())
 def test_ranking_without_a_limit_shows_the_same_costs(scenario: tuple[Catalog, RequestFeatures]) -> None:
     # Without a limit the engine prices the passers only; the values must not differ from the full column.

@@ -26,6 +26,7 @@ from ._support import (
     close,
     dep,
     deployment_records,
+    examples,
     features,
     ftype,
     policy,
@@ -641,7 +642,7 @@ def _reference_rank(d: Decision, pol: Policy, f: RequestFeatures, passers: list[
     return sorted(passers, key=key)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(scenarios())
 def test_property_engine_agrees_with_the_reference(
     scenario: tuple[list[dict[str, Any]], Policy, RequestFeatures, RuntimeState],
@@ -677,7 +678,7 @@ def test_property_engine_agrees_with_the_reference(
     assert out["counts"]["passed"] + out["counts"]["rejected"] == len(cat)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_property_same_inputs_same_decision(
     scenario: tuple[list[dict[str, Any]], Policy, RequestFeatures, RuntimeState], rnd: random.Random
@@ -700,7 +701,7 @@ def test_property_same_inputs_same_decision(
     assert decide(pol, other, f, runtime).to_dict() == first
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(scenarios())
 def test_property_memoised_decision_equals_a_fresh_one(
     scenario: tuple[list[dict[str, Any]], Policy, RequestFeatures, RuntimeState],

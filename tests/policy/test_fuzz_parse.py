@@ -13,7 +13,7 @@ from unhardcoded.errors import ERROR_CLASSES, PolicyError
 from unhardcoded.policy.model import Policy
 from unhardcoded.policy.parse import RULE_KEYS, TOP_KEYS, parse_policy
 
-from ._support import FIELDS, SPEC_EXAMPLE, policy_docs
+from ._support import FIELDS, SPEC_EXAMPLE, examples, policy_docs
 
 REGISTRY = FieldRegistry.with_custom({"score": {"type": "number"}, "tags": {"type": "list"}})
 
@@ -78,7 +78,7 @@ def _parse(doc: Any, fields: FieldRegistry = FIELDS) -> Policy | None:
         return None
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500), suppress_health_check=[HealthCheck.too_slow])
 @given(JSON)
 def test_random_json_raises_only_policy_error(doc: Any) -> None:
     _parse(doc)
@@ -98,7 +98,7 @@ def policy_shaped(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(policy_shaped())
 def test_policy_shaped_json_raises_only_policy_error(doc: dict[str, Any]) -> None:
     _parse(doc)
@@ -139,7 +139,7 @@ def mutated_policies(draw: st.DrawFn) -> Any:
     return doc
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(mutated_policies())
 def test_mutated_policies_raise_only_policy_error(doc: Any) -> None:
     p = _parse(doc)

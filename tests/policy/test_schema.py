@@ -20,7 +20,7 @@ from unhardcoded.policy.model import (
 from unhardcoded.policy.parse import RULE_KEYS, TOP_KEYS, parse_policy
 from unhardcoded.policy.schema import policy_schema
 
-from ._support import FIELDS, SPEC_EXAMPLE, policy, policy_docs
+from ._support import FIELDS, SPEC_EXAMPLE, examples, policy, policy_docs
 from .test_fuzz_parse import mutated_policies
 
 SCHEMA = policy_schema()
@@ -179,7 +179,7 @@ PARSER_ONLY_PATH = re.compile(
 )
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(mutated_policies())
 def test_schema_and_parser_agree_on_random_documents(doc: Any) -> None:
     try:
