@@ -15,6 +15,7 @@ from unhardcoded.gateway.service import Gateway
 from unhardcoded.http.chat import ChatHandler
 from unhardcoded.http.errors import error_response, invalid_json, server_error, user_error
 from unhardcoded.http.guard import Guard, caller_of
+from unhardcoded.http.ui import add_ui_routes
 from unhardcoded.http.wire import Handler, Request, Response, Router
 
 _METRICS_HEADERS = {"x-content-type-options": "nosniff"}
@@ -205,4 +206,5 @@ def create_app(gw: Gateway, keys: KeyRing | None = None) -> Handler:
     app.get("/x/traces/{trace_id}", r.trace)
     app.get("/x/schema/{what}", r.schema)
     app.get("/openapi.json", r.openapi)
+    add_ui_routes(app, gw)
     return Guard(app, keys or KeyRing([]))
