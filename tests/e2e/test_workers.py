@@ -124,9 +124,16 @@ def test_two_workers_share_the_port_and_the_store(tmp_path: Path) -> None:
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
     assert server.stderr is not None
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in server.stderr or ()], daemon=True)
+    stderr = server.stderr
+
+    def read_stderr() -> None:  # a thread, so that the pipe never fills and blocks the workers
+        for line in stderr:
+            lines.put(line)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     log: list[str] = []
+    failure: Exception | None = None
     try:
         # A worker prints its pid line before it binds, and the first to bind answers /healthz while the
         # other may still be starting: so wait for both lines, then call until both have served.
@@ -161,6 +168,8 @@ def test_two_workers_share_the_port_and_the_store(tmp_path: Path) -> None:
         for rid in (rid for ids in served.values() for rid in ids):  # each worker reads what the other wrote
             with urllib.request.urlopen(f"http://127.0.0.1:{gw}/x/receipts/{rid}", timeout=10) as r:
                 assert json.loads(r.read())["status"] == "ok"
+    except Exception as exc:  # reported below with the workers' log, which says why
+        failure = exc
     finally:
         for p in (server, fake):
             p.terminate()
@@ -170,6 +179,8 @@ def test_two_workers_share_the_port_and_the_store(tmp_path: Path) -> None:
         server.stderr.close()
     while not lines.empty():
         log.append(lines.get())
+    if failure is not None:
+        raise AssertionError(f"{failure!r}\n--- the gateway's stderr ---\n{''.join(log)}") from failure
     assert server.returncode is not None
     assert len(_PID.findall("".join(log))) == 2, "".join(log)
 
