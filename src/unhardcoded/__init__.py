@@ -5,8 +5,11 @@ unhardcoded` stays cheap):
 
 - configuration: `Settings`, `load_settings`, `parse_settings`
 - the catalog: `Catalog`, `Deployment`, `build_catalog`
-- policies and decisions (pure): `Policy`, `parse_policy`, `Decision`, `decide`, `RequestFeatures`,
-  `features_from_body`
+- the Python helper (typed, for applications): `Policy`, `Rule`, `Rank`, `Select`, `Fallback`, `Limits`
+  build a policy (`Policy(...).as_extra_body()` for the OpenAI SDK); `Receipts` reads a gateway's
+  receipts, traces, roll-ups and replays as `Receipt`, `Trace`, ...; its errors are `GatewayError`
+- policies and decisions (pure): `parse_policy` (-> the canonical policy), `Decision`, `decide`,
+  `RequestFeatures`, `features_from_body`
 - the gateway: `Gateway`, `build_gateway`, `Policies`, `ChatRequest`, `Reply`, `serve`
 - receipts: `ReceiptStore`, `open_store`
 - errors: `UnhardcodedError`, `UserError`, `PolicyError`, `ConfigError`, `RequestError`, `CallFailed`,
@@ -28,7 +31,16 @@ _EXPORTS = {
     "Catalog": "unhardcoded.catalog.model",
     "Deployment": "unhardcoded.catalog.model",
     "build_catalog": "unhardcoded.catalog.load",
-    "Policy": "unhardcoded.policy.model",
+    "Policy": "unhardcoded.client.policy",
+    "Rule": "unhardcoded.client.policy",
+    "Rank": "unhardcoded.client.policy",
+    "Select": "unhardcoded.client.policy",
+    "Fallback": "unhardcoded.client.policy",
+    "Limits": "unhardcoded.client.policy",
+    "Receipts": "unhardcoded.client.receipts",
+    "GatewayError": "unhardcoded.client.receipts",
+    "Receipt": "unhardcoded.client.records",
+    "Trace": "unhardcoded.client.records",
     "parse_policy": "unhardcoded.policy.parse",
     "Decision": "unhardcoded.policy.decision",
     "decide": "unhardcoded.policy.engine",
@@ -60,17 +72,26 @@ __all__ = [
     "ConfigError",
     "Decision",
     "Deployment",
+    "Fallback",
     "Gateway",
+    "GatewayError",
+    "Limits",
     "NoRouteError",
     "Policies",
     "Policy",
     "PolicyError",
     "ProviderError",
+    "Rank",
+    "Receipt",
     "ReceiptStore",
+    "Receipts",
     "Reply",
     "RequestError",
     "RequestFeatures",
+    "Rule",
+    "Select",
     "Settings",
+    "Trace",
     "UnhardcodedError",
     "UpstreamFailed",
     "UserError",
@@ -89,6 +110,9 @@ __all__ = [
 if TYPE_CHECKING:
     from unhardcoded.catalog.load import build_catalog
     from unhardcoded.catalog.model import Catalog, Deployment
+    from unhardcoded.client.policy import Fallback, Limits, Policy, Rank, Rule, Select
+    from unhardcoded.client.receipts import GatewayError, Receipts
+    from unhardcoded.client.records import Receipt, Trace
     from unhardcoded.config import Settings, load_settings, parse_settings
     from unhardcoded.errors import (
         CallFailed,
@@ -108,7 +132,6 @@ if TYPE_CHECKING:
     from unhardcoded.http.server import build_gateway, serve
     from unhardcoded.policy.decision import Decision
     from unhardcoded.policy.engine import decide
-    from unhardcoded.policy.model import Policy
     from unhardcoded.policy.parse import parse_policy
     from unhardcoded.policy.request import RequestFeatures, features_from_body
     from unhardcoded.store import open_store
