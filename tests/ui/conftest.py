@@ -142,6 +142,17 @@ def open_view(page: Any, world: World, hash_: str, name: str) -> None:
     page.wait_for_selector(f"body[data-ready='{name}']", timeout=10_000)
 
 
+def rerendered(page: Any, action: Any, name: str) -> None:
+    """Do `action` (a click, a key) and wait for the view it leads to to finish rendering anew."""
+    gen = page.evaluate("() => Number(document.body.dataset.gen || 0)")
+    action()
+    page.wait_for_function(
+        "([g, n]) => Number(document.body.dataset.gen || 0) > g && document.body.dataset.ready === n",
+        arg=[gen, name],
+        timeout=10_000,
+    )
+
+
 def shoot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

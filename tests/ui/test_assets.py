@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+import subprocess
+import sys
 import urllib.request
+import zipfile
+from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import World, raw_get
+from tests.ui.conftest import ROOT, World, raw_get
 from unhardcoded.http.ui import ASSET_NAME, CSP
 
 SHIPPED = sorted(
@@ -79,3 +83,17 @@ def test_names_that_are_not_shipped_files_are_404(world: World, path: str) -> No
     status, headers, body = raw_get(world.url + path)
     assert status == 404, (path, body[:200])
     assert b"orjson" not in body and b"import" not in body  # never a source file's text
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_file_of_the_page(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("unhardcoded-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    assert {f"unhardcoded/http/ui/{n}" for n in SHIPPED} <= names
+    assert "unhardcoded/http/ui.py" in names

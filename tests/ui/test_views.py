@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.harness import DEPLOYMENTS, Harness
-from tests.ui.conftest import World, axe_violations, open_view, shoot
+from tests.ui.conftest import World, axe_violations, open_view, rerendered, shoot
 
 
 def money_values(page: Any, selector: str) -> list[float | None]:
@@ -35,9 +35,8 @@ def test_search_lists_the_calls_with_their_numbers(page: Any, world: World) -> N
 
     # Filters go into the shareable URL and reach the endpoint (status is filtered in the page).
     page.fill("#f-deployment", "alpha/cheap")
-    page.press("#f-deployment", "Enter")
-    page.wait_for_function("location.hash.includes('deployment=alpha')")
-    page.wait_for_selector("body[data-ready=search]")
+    rerendered(page, lambda: page.press("#f-deployment", "Enter"), "search")
+    assert "deployment=alpha" in page.url
     want = [r["request_id"] for r in world.get("/x/traces?deployment=alpha/cheap")["receipts"]]
     got = page.locator("#results tbody tr").evaluate_all("rs => rs.map(r => r.dataset.requestId)")
     assert got == want and len(want) == 2
@@ -122,8 +121,7 @@ def test_workflow_waterfall_and_totals(page: Any, world: World) -> None:
     assert axe_violations(page) == []
     shoot(page, "workflow")
     # Each node links to its receipt.
-    page.click("#nodes tbody tr:nth-child(2) th a")
-    page.wait_for_selector("body[data-ready=receipt]")
+    rerendered(page, lambda: page.click("#nodes tbody tr:nth-child(2) th a"), "receipt")
     assert world.ids["wf-draft"] in page.url
 
 
@@ -145,9 +143,8 @@ def test_savings_from_the_rollup(page: Any, world: World) -> None:
     assert axe_violations(page) == []
     shoot(page, "savings")
     page.select_option("#r-by", "deployment")
-    page.click("form.filters button")
-    page.wait_for_function("location.hash.includes('by=deployment')")
-    page.wait_for_selector("body[data-ready=savings]")
+    rerendered(page, lambda: page.click("form.filters button"), "savings")
+    assert "by=deployment" in page.url
     by_dep = world.get("/x/rollup?by=deployment")
     got = page.locator("#groups tbody tr").evaluate_all("rs => rs.map(r => r.dataset.group)")
     assert got == [g["deployment"] or "—" for g in by_dep["groups"]]
@@ -220,8 +217,8 @@ def test_dry_run_ranks_as_you_type_and_points_at_a_bad_rule(page: Any, world: Wo
     )
     assert selected == '"op": "~"'
     # The URL carries the policy: opening it again shows the same error.
-    page.goto(page.url)
-    page.wait_for_selector("#policy-error")
+    page.reload()
+    page.wait_for_selector("body[data-ready=dryrun] #policy-error")
     assert page.inner_text("#error-path") == "$.rules[1].op"
 
 
@@ -282,3 +279,16 @@ def test_replay_shows_the_new_winner_after_a_catalog_change(browser_context: Any
     finally:
         page.close()
         h2.stop()
+
+
+def test_search_pages_back_in_time(page: Any, world: World) -> None:
+    everything = [r["request_id"] for r in world.get("/x/traces?limit=100")["receipts"]]
+    open_view(page, world, "#/search?limit=3", "search")
+    seen: list[str] = []
+    for _ in range(10):
+        seen += page.locator("#results tbody tr").evaluate_all("rs => rs.map(r => r.dataset.requestId)")
+        older = page.locator("a[rel=next]")
+        if older.count() == 0:
+            break
+        rerendered(page, older.click, "search")
+    assert seen == everything and len(everything) > 3

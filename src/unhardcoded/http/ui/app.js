@@ -64,6 +64,7 @@ async function route() {
   document.title = (title ? title.textContent + " · " : "") + "unhardcoded receipts";
   if (focusOnRoute && title) title.focus();
   focusOnRoute = true;
+  document.body.dataset.gen = String(mine); // tests wait for a new render, not a stale one
   document.body.dataset.ready = name;
 }
 

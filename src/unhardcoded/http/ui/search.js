@@ -67,11 +67,12 @@ export async function searchView(out, _arg, params) {
   const q = new URLSearchParams();
   for (const [name] of FILTERS) if (params.get(name)) q.set(name, params.get(name));
   const status = params.get("status") || "";
+  const size = Math.max(1, Math.min(1000, Number(params.get("limit")) || PAGE));
   // /x/traces has no status filter: read a larger page and filter here (said on the page).
-  q.set("limit", String(status ? 1000 : PAGE));
+  q.set("limit", String(status ? 1000 : size));
   const body = await api("/x/traces?" + q.toString());
   let rows = body.receipts;
-  if (status) rows = rows.filter((r) => r.status === status).slice(0, PAGE);
+  if (status) rows = rows.filter((r) => r.status === status).slice(0, size);
   const results = h("section", { "aria-labelledby": "results-h" }, h("h2", { id: "results-h" }, "Results"));
   out.append(results);
   if (!rows.length) {
@@ -87,7 +88,7 @@ export async function searchView(out, _arg, params) {
       { class: "grid", id: "results" },
     ),
   );
-  if (rows.length >= PAGE) {
+  if (rows.length >= size) {
     // Keyset paging: the next page is everything older than the oldest row shown.
     const older = Object.fromEntries(params.entries());
     older.until = isoAt(rows[rows.length - 1].created_at);
