@@ -168,11 +168,13 @@ def test_stream_cut_after_first_byte_is_partial(harness: Harness, client: openai
 
 
 def test_keys_never_leak(harness: Harness, client: openai.OpenAI, caplog: pytest.LogCaptureFixture) -> None:
-    harness.alpha.push(Step(status=401))
-    call(client)
-    harness.alpha.push(Step(status=500))
+    harness.alpha.push(Step(status=401, echo_key="invalid api key ({key})"))
+    first = call(client)
+    harness.alpha.push(Step(status=500, echo_key="upstream echoed {key}"))
     raw = call(client)
-    seen = [harness.get(f"/x/receipts/{raw.headers['x-unhardcoded-request-id']}")[1]]
+    seen = [harness.get(f"/x/receipts/{r.headers['x-unhardcoded-request-id']}")[1] for r in (first, raw)]
+    errors = [a["error"] for r in seen for a in r["attempts"] if a["error"]]
+    assert any("invalid api key (" in e for e in errors)  # the echo reached the receipt, without the key
     seen.append(harness.get("/metrics")[1])
     seen.append(harness.get(f"/x/traces/{raw.headers['x-unhardcoded-trace-id']}")[1])
     seen.append(caplog.text)

@@ -64,11 +64,12 @@ def _run_one(config: str | None, host: str, port: int, sock: socket.socket | Non
             print(hint, file=sys.stderr)
         await gw.open()
         try:
-            print(
-                f"unhardcoded: {line}, store {settings.store} ({settings.durability}), pid {os.getpid()}",
-                file=sys.stderr,
-                flush=True,
+            # One write: with PYTHONUNBUFFERED print() writes text and newline apart, and two workers'
+            # lines would interleave.
+            sys.stderr.write(
+                f"unhardcoded: {line}, store {settings.store} ({settings.durability}), pid {os.getpid()}\n"
             )
+            sys.stderr.flush()
             yield create_app(gw, keys)
         finally:
             await gw.close()
@@ -108,16 +109,18 @@ def serve(config: Path | str | None, *, host: str = "127.0.0.1", port: int = 870
     signal.signal(signal.SIGTERM, _stop)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_run_one, args=(cfg, host, port), daemon=False) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    try:
+    try:  # a SIGTERM while workers start must still stop the ones already started
+        for p in procs:
+            p.start()
         for p in procs:
             p.join()
     except KeyboardInterrupt:
         for p in procs:
-            p.terminate()
+            if p.pid is not None:
+                p.terminate()
         for p in procs:
-            p.join()
+            if p.pid is not None:
+                p.join()
 
 
 class InProcess:
