@@ -48,3 +48,28 @@ def test_the_quickstart_decides_without_a_server() -> None:
 
 def test_all_and_the_lazy_table_agree() -> None:
     assert set(unhardcoded.__all__) - {"__version__"} == set(unhardcoded._EXPORTS)
+
+
+def test_policy_and_rule_at_the_root_are_the_typed_helper() -> None:
+    from unhardcoded import Policy, Rule
+    from unhardcoded.catalog.fields import FieldRegistry
+    from unhardcoded.client.policy import Policy as Builder
+
+    assert Policy is Builder
+    body = Policy(rules=[Rule.ge("bench_intelligence", 55)], baseline="openai/gpt-4.1").as_extra_body()
+    assert body["policy"]["rules"] == [{"field": "bench_intelligence", "op": ">=", "value": 55}]
+    # The canonical policy the gateway works with is what parse_policy returns.
+    canonical = unhardcoded.parse_policy(body["policy"], FieldRegistry())
+    assert type(canonical).__module__ == "unhardcoded.policy.model"
+    assert canonical.fingerprint == Policy.from_dict(body["policy"]).fingerprint()
+
+
+def test_the_helper_loads_no_server_or_upstream_client() -> None:
+    code = (
+        "import sys; from unhardcoded import Policy, Receipts, Rule; Policy([Rule.eq('geography', 'eu')])"
+        ".fingerprint(); Receipts('http://127.0.0.1:1');"
+        "print(sorted(m for m in ('aiohttp', 'pyreqwest', 'unhardcoded.gateway', 'unhardcoded.http')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -174,3 +174,15 @@ def test_the_published_schema_is_the_one_the_records_are_checked_against(gw: Har
     # The OpenAI SDK's base_url (.../v1) works as well.
     assert Receipts(gw.url + "/v1", key=ACME).schema("receipt") == receipt_schema()
     assert "uh_" not in repr(Receipts(gw.url, key=ACME))
+
+
+def test_a_dry_run_decides_without_inference(receipts: Receipts) -> None:
+    dry = receipts.rank(POLICY, {"messages": [{"role": "user", "content": "hi"}], "tools": []})
+    assert dry.winner == "alpha/mid" and dry.plan == ("alpha/mid", "beta/mid2")
+    assert dry.policy.fingerprint == POLICY.fingerprint()
+    assert {c.deployment for c in dry.candidates if c.status == "rejected"} == {
+        "alpha/cheap",
+        "beta/top",
+        "gamma/nokey",
+    }
+    assert receipts.rank("eu-quality").policy.name == "eu-quality"  # a config policy, by name

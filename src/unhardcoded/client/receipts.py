@@ -19,6 +19,7 @@ from unhardcoded.client.decode import decode
 from unhardcoded.client.policy import Policy
 from unhardcoded.client.records import (
     Budget,
+    DryRun,
     PolicyHistory,
     Receipt,
     ReceiptRow,
@@ -183,6 +184,20 @@ class Receipts:
         doc = policy.as_extra_body()["policy"] if isinstance(policy, Policy) else dict(policy)
         out = self._post("/x/policies", {"name": name, "policy": doc})
         return decode(StoredPolicy, {"source": "stored", **out})
+
+    def rank(
+        self, policy: Policy | Mapping[str, Any] | str, request: Mapping[str, Any] | None = None
+    ) -> DryRun:
+        """A dry run over the gateway's catalog (no inference): which deployment the policy picks, and why.
+
+        `policy`: a Policy, a policy document, or a stored policy's name; `request`: a chat-completions body
+        whose features (tokens, tools...) the decision takes into account.
+        """
+        doc = policy.to_dict() if isinstance(policy, Policy) else policy
+        body: dict[str, Any] = {"policy": doc if isinstance(doc, str) else dict(doc)}
+        if request is not None:
+            body["request"] = dict(request)
+        return decode(DryRun, self._post("/x/rank", body))
 
     def schema(self, what: str = "receipt") -> dict[str, Any]:
         """The JSON Schema the gateway publishes: `receipt` or `policy`."""

@@ -151,6 +151,27 @@ class Receipt:
 
 
 @dataclass(frozen=True, slots=True)
+class DryRun:
+    """`POST /x/rank`: the decision a policy would make now, as a receipt without attempts."""
+
+    policy: ReceiptPolicy
+    catalog_version: str
+    features: dict[str, Any]
+    candidates: tuple[Candidate, ...]
+    rules: tuple[dict[str, Any], ...]
+    plan: tuple[str, ...]
+    explanation: str | None = None
+    waived: tuple[str, ...] = ()
+    counts: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = _raw()
+
+    @property
+    def winner(self) -> str | None:
+        """The deployment a call would try first."""
+        return self.plan[0] if self.plan else None
+
+
+@dataclass(frozen=True, slots=True)
 class TraceTotals:
     """A trace's sums: money summed exactly by the gateway, then given as float."""
 
