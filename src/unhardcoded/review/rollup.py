@@ -169,8 +169,9 @@ def _prices(dep: Mapping[str, Any]) -> Prices | None:
 
 
 def _passed_over(rows: list[Mapping[str, Any]], pricing: _Pricing) -> tuple[list[dict[str, Any]], int]:
-    """The pricier passers of one group, largest extra cost first; and the answered calls that could not
-    be compared with them (no decision, no estimate or price for the chosen deployment, no usage).
+    """The pricier passers of one group, the nearest first (least extra cost per call); and the answered
+    calls that could not be compared with them (no decision, no estimate or price for the chosen
+    deployment, no usage).
 
     Pricier: the decision estimated it dearer than the deployment that answered, for that request. What it
     would have cost is exact, on the calls' real usage. Cost is linear in tokens, so usage is summed before
@@ -236,7 +237,7 @@ def _passed_over(rows: list[Mapping[str, Any]], pricing: _Pricing) -> tuple[list
         for dep_id, (calls, chosen_cost) in found.items()
         if calls and dep_id in would
     ]
-    out.sort(key=lambda x: (-x[0], x[1]))
+    out.sort(key=lambda x: (x[0] / x[2], x[1]))  # the nearest alternatives first: least extra per call
     return [
         {
             "deployment": dep_id,
