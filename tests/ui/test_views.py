@@ -6,10 +6,12 @@ critical violation); the page fixture fails a test on any script error or CSP re
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.harness import DEPLOYMENTS, Harness
 from tests.ui.conftest import World, axe_violations, open_view, rerendered, shoot
+from unhardcoded.gateway.auth import key_digest
 
 
 def money_values(page: Any, selector: str) -> list[float | None]:
@@ -292,3 +294,36 @@ def test_search_pages_back_in_time(page: Any, world: World) -> None:
             break
         rerendered(page, older.click, "search")
     assert seen == everything and len(everything) > 3
+
+
+def test_with_gateway_keys_the_page_asks_for_one_and_shows_only_that_tenant(
+    browser_context: Any, tmp_path: Path
+) -> None:
+    acme, globex = "uh_acme-ui-key-0001", "uh_globex-ui-key-0002"
+    auth = {
+        "keys": [
+            {"hash": key_digest(acme), "tenant": "acme", "scope": "client"},
+            {"hash": key_digest(globex), "tenant": "globex", "scope": "client"},
+        ]
+    }
+    h = Harness.start(tmp_path, config={"auth": auth})
+    page = browser_context.new_page()
+    try:
+        mine = []
+        for key in (acme, globex, acme):
+            body = {"model": "policy:eu-quality", "messages": [{"role": "user", "content": "hi"}]}
+            status, headers, _ = h.post("/v1/chat/completions", body, {"authorization": f"Bearer {key}"})
+            assert status == 200
+            if key == acme:
+                mine.append(headers["x-unhardcoded-request-id"])
+        page.goto(f"{h.url}/ui#/search")  # the page is public; its data is not
+        page.wait_for_selector("body[data-ready=search] #gateway-key")
+        assert "gateway key is required" in page.inner_text("#view")
+        page.fill("#gateway-key", acme)
+        rerendered(page, lambda: page.press("#gateway-key", "Enter"), "search")
+        got = page.locator("#results tbody tr").evaluate_all("rs => rs.map(r => r.dataset.requestId)")
+        assert sorted(got) == sorted(mine)  # acme's calls, none of globex's
+        assert page.evaluate("() => sessionStorage.length") == 1  # kept in this tab only
+    finally:
+        page.close()
+        h.stop()

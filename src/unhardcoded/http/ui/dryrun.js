@@ -120,12 +120,14 @@ export async function dryRunView(out, _arg, params) {
   const editor = h("textarea", { id: "policy", rows: 18, spellcheck: "false", "aria-describedby": "policy-help" }, text);
   const request = h("textarea", { id: "request", rows: 4, spellcheck: "false", "aria-describedby": "request-help" }, params.get("request") || "");
   const result = h("div", { id: "rank-out", "aria-live": "polite" });
-  out.append(
+  const layout = h("div", { class: "dry" });
+  out.append(layout);
+  layout.append(
     h(
       "div",
       { class: "editor" },
       h("label", { for: "policy" }, "Policy (sigma-pol/v1 JSON)"),
-      h("p", { id: "policy-help", class: "sub" }, "The ranking below follows every change; nothing is called, no receipt is written."),
+      h("p", { id: "policy-help", class: "sub" }, "The ranking follows every change; nothing is called, no receipt is written."),
       editor,
       h("label", { for: "request" }, "Request (optional chat-completions JSON)"),
       h("p", { id: "request-help", class: "sub" }, 'Empty: a one-line "Hello". Its size and needs (tools, images, JSON schema) feed the request rules.'),
