@@ -32,6 +32,9 @@ def test_search_lists_the_calls_with_their_numbers(page: Any, world: World) -> N
     assert "beta/mid2" in fallback.inner_text() and "\t1\t" in fallback.inner_text()
     no_route = page.locator(f"tr[data-request-id={world.ids['no_route']}] td[data-col=cost]")
     assert no_route.inner_text() == "unknown"  # null money is never shown as $0
+    wf = page.locator("#workflows li")
+    assert wf.evaluate_all("ls => ls.map(l => l.dataset.traceId)") == [world.traces["workflow"]]
+    assert wf.inner_text() == "run-42 — 3 calls: review, draft, plan"
     assert axe_violations(page) == []
     shoot(page, "search")
 
@@ -88,6 +91,20 @@ def test_a_receipt_explains_the_decision_first(page: Any, world: World) -> None:
     assert row.is_visible() and "bench_intelligence was 50, needs >= 60" in row.inner_text()
     assert axe_violations(page) == []
     shoot(page, "receipt")
+
+
+def test_a_call_nothing_could_serve(page: Any, world: World) -> None:
+    rid = world.ids["no_route"]
+    r = world.get(f"/x/receipts/{rid}")
+    open_view(page, world, f"#/receipt/{rid}", "receipt")
+    assert page.inner_text("#explanation") == r["explanation"]
+    assert r["explanation"].startswith("no deployment passed")
+    assert page.inner_text("#winner") == "nobody"
+    assert "No attempt was made." in page.inner_text("#view")
+    assert "No deployment passed every rule." in page.inner_text("#view")
+    assert "no comparison is invented" in page.inner_text("#cost")
+    (group,) = page.locator("details.group").evaluate_all("ds => ds.map(d => d.dataset.rule)")
+    assert r["counts"]["rejected_first_by"] == {group: 5}
 
 
 def test_replay_says_same_winner_on_an_unchanged_catalog(page: Any, world: World) -> None:
@@ -226,7 +243,15 @@ def test_dry_run_ranks_as_you_type_and_points_at_a_bad_rule(page: Any, world: Wo
 
 def test_keyboard_reaches_every_control(page: Any, world: World) -> None:
     rid = world.ids["fallback"]
-    for hash_, name in ((f"#/receipt/{rid}", "receipt"), ("#/search", "search"), ("#/dryrun", "dryrun")):
+    views = [
+        (f"#/receipt/{rid}", "receipt"),
+        ("#/search", "search"),
+        (f"#/trace/{world.traces['workflow']}", "trace"),
+        ("#/savings", "savings"),
+        ("#/audit", "audit"),
+        ("#/dryrun", "dryrun"),
+    ]
+    for hash_, name in views:
         open_view(page, world, hash_, name)
         total = page.evaluate(
             """() => { let n = 0;
@@ -248,7 +273,7 @@ def test_keyboard_reaches_every_control(page: Any, world: World) -> None:
             total,
             [page.evaluate(f"() => document.querySelector('[data-kb=\"{m}\"]').outerHTML") for m in missing],
         )
-        assert total > 8
+        assert total > 8, name
 
 
 def test_replay_shows_the_new_winner_after_a_catalog_change(browser_context: Any, world: World) -> None:

@@ -79,6 +79,26 @@ export async function searchView(out, _arg, params) {
     results.append(notice("No calls match these filters."));
     return;
   }
+  const runs = new Map();
+  for (const r of rows) {
+    if (!r.workflow_id) continue;
+    const run = runs.get(r.trace_id) || { id: r.workflow_id, calls: 0, nodes: new Set() };
+    run.calls += 1;
+    if (r.workflow_node) run.nodes.add(r.workflow_node);
+    runs.set(r.trace_id, run);
+  }
+  if (runs.size) {
+    results.append(
+      h("h3", null, "Workflows in these calls"),
+      h(
+        "ul",
+        { class: "workflows", id: "workflows" },
+        [...runs].map(([tid, run]) =>
+          h("li", { "data-trace-id": tid }, link(hashFor("trace", tid), run.id), ` — ${run.calls} call${run.calls === 1 ? "" : "s"}` + (run.nodes.size ? `: ${[...run.nodes].join(", ")}` : "")),
+        ),
+      ),
+    );
+  }
   results.append(
     h("p", { class: "sub", role: "status" }, `${rows.length} call${rows.length === 1 ? "" : "s"}, newest first` + (status ? ` (status ${status}, filtered in the page)` : "")),
     table(
