@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import ROOT, World, raw_get
+from tests.ui.conftest import ROOT, World, _unavailable, raw_get
 from unhardcoded.http.ui import ASSET_NAME, CSP
 
 SHIPPED = sorted(
@@ -97,3 +97,12 @@ def test_the_wheel_ships_every_file_of_the_page(tmp_path: Path) -> None:
         names = set(z.namelist())
     assert {f"unhardcoded/http/ui/{n}" for n in SHIPPED} <= names
     assert "unhardcoded/http/ui.py" in names
+
+
+def test_without_a_browser_the_tests_skip_off_ci_and_fail_on_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        _unavailable("no chromium found")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _unavailable("no chromium found")
