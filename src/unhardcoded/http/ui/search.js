@@ -48,7 +48,7 @@ function row(r) {
   return h(
     "tr",
     { "data-request-id": r.request_id },
-    h("td", null, when(r.created_at)),
+    h("td", { class: "time" }, when(r.created_at)),
     h("th", { scope: "row" }, link(hashFor("receipt", r.request_id), r.request_id)),
     h("td", null, trace, r.workflow_node ? h("span", { class: "sub" }, " " + r.workflow_node) : null),
     h("td", null, r.workload || "—"),

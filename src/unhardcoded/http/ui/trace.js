@@ -43,7 +43,7 @@ function node(r) {
   return h(
     "tr",
     { "data-request-id": r.request_id },
-    h("td", null, when(r.created_at)),
+    h("td", { class: "time" }, when(r.created_at)),
     h("th", { scope: "row" }, link(hashFor("receipt", r.request_id), r.workflow?.node || r.request_id)),
     h("td", { class: "dep" }, o.deployment || "—"),
     h("td", null, badge(r.status)),
