@@ -34,6 +34,7 @@ def test_every_shipped_file_is_servable_and_the_page_names_only_shipped_scripts(
 
 
 def test_the_page_and_its_assets_with_types_csp_and_cache_headers(world: World) -> None:
+    assert raw_get(world.url + "/ui/")[2] == raw_get(world.url + "/ui")[2]
     status, headers, body = raw_get(world.url + "/ui")
     assert status == 200 and body.startswith(b"<!doctype html>")
     assert headers["content-type"] == "text/html; charset=utf-8"

@@ -90,8 +90,9 @@ class UiRoutes:
 
 
 def add_ui_routes(router: Router, gw: Gateway | None = None) -> None:
-    """Register `GET /ui` and `GET /ui/{asset}`. `gw` is accepted for symmetry with the other routes (the
-    page reads the gateway only through the `/x/` endpoints, so scoping by key applies to it unchanged)."""
+    """Register `GET /ui` (and `/ui/`) and `GET /ui/{asset}`. `gw` is accepted for symmetry with the other
+    routes: the page reads the gateway only through the `/x/` endpoints, so key scoping applies unchanged."""
     ui = UiRoutes(load_assets())
     router.get("/ui", ui.index)
+    router.get("/ui/", ui.index)  # as typed by hand; every asset path in the page is absolute
     router.get("/ui/{asset}", ui.asset)
