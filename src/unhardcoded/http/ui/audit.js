@@ -42,8 +42,8 @@ function ruleBlock(r) {
     "details",
     { class: "group", "data-rule": r.rule_id },
     h("summary", null, h("code", null, r.rule_id), ` ${r.test} — bit ${r.calls} calls, excluded `, h("strong", { class: "count" }, String(r.excluded)), " deployments"),
-    h("div", { class: "split" }, counts("Excluded by region", r.by_region), counts("Excluded by capability", r.by_capability)),
-    r.deployments
+    r.excluded ? h("div", { class: "split" }, counts("Excluded by region", r.by_region), counts("Excluded by capability", r.by_capability)) : h("p", null, "It excluded nothing in this period."),
+    r.deployments && r.deployments.length
       ? table(
           "Deployments excluded (value found at the newest decision)",
           ["Deployment", "Region", "Value"],
@@ -101,6 +101,16 @@ function proof(doc) {
       ),
       { class: "grid", id: "proof" },
     ),
+    (doc.rules || [])
+      .filter((r) => r.excluded_count)
+      .map((r) =>
+        h(
+          "details",
+          { class: "group", "data-rule": r.rule_id },
+          h("summary", null, h("code", null, r.rule_id), " excluded ", h("strong", { class: "count" }, String(r.excluded_count)), ` (${ruleTest(r)})`),
+          h("ul", null, r.excluded.map((e) => h("li", null, h("span", { class: "dep" }, e.deployment), ` in ${e.region ?? "—"}: ${JSON.stringify(e.actual ?? null)}`))),
+        ),
+      ),
   ];
 }
 
@@ -119,7 +129,7 @@ export async function auditView(out, _arg, params) {
     throw e;
   }
   if (doc.request_id && doc.rules && !doc.policies) {
-    out.append(...proof(doc));
+    out.append(...proof(doc).flat());
     return;
   }
   const policies = doc.policies || [];
