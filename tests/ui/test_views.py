@@ -179,6 +179,8 @@ def test_audit_view(page: Any, world: World) -> None:
         assert status == 200, body
         fps = page.locator("section.policy-audit").evaluate_all("ss => ss.map(s => s.dataset.fingerprint)")
         assert fps == [p["fingerprint"] for p in body["policies"]]
+        assert axe_violations(page) == []
+        shoot(page, "audit")
         rid = world.ids["fallback"]
         status, proof = world.h.get(f"/x/audit?request_id={rid}")
         assert status == 200, proof
@@ -187,6 +189,9 @@ def test_audit_view(page: Any, world: World) -> None:
         assert rules == [r["rule_id"] for r in proof["rules"]]
         verdict = "Enforced" if proof["enforced"] else "Not proven"
         assert page.inner_text("#proof-verdict").startswith(verdict)
+        assert axe_violations(page) == []
+        shoot(page, "audit-proof")
+        return
     assert axe_violations(page) == []
     shoot(page, "audit")
 
