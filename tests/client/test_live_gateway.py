@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import openai
+import psycopg
 import pytest
+from psycopg import sql
 
 from tests.e2e.harness import DEPLOYMENTS, Harness
+from tests.store.conftest import PG_URL, postgres_unavailable
 from unhardcoded import GatewayError, Policy, Rank, Receipt, Receipts, Rule
 from unhardcoded.client import NotFound
 from unhardcoded.gateway.auth import key_digest
@@ -35,11 +40,23 @@ POLICY = Policy(
 )
 
 
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    h = Harness.start(tmp_path_factory.mktemp("gw"), config=CONFIG)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gw(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """A gateway on each store: the records must read what either store gives back."""
+    config: dict[str, Any] = dict(CONFIG)
+    schema = None
+    if request.param == "postgres":
+        reason = postgres_unavailable()
+        if reason is not None:
+            pytest.skip(f"no PostgreSQL at {PG_URL}: {reason}")
+        schema = f"uh_client_{uuid.uuid4().hex[:12]}"
+        config["store"] = f"{PG_URL}?schema={schema}"
+    h = Harness.start(tmp_path_factory.mktemp("gw"), config=config)
     yield h
     h.stop()
+    if schema is not None:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture(scope="module")
