@@ -109,7 +109,7 @@ def workflow_call(h: Harness, run: str, node: str, policy: Any) -> tuple[str, st
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("ui-gateway")
-    h = Harness.start(tmp)
+    h = Harness.start(tmp, config={"budgets": [{"id": "support-daily", "usd": 0.5, "workload": "support"}]})
     w = World(h, tmp)
     try:
         w.ids["named"] = chat(h, "eu-quality")

@@ -159,6 +159,12 @@ def test_savings_from_the_rollup(page: Any, world: World) -> None:
     passed = page.locator("#passed-over tbody tr td.dep").all_inner_texts()
     assert passed == [p["deployment"] for g in doc["groups"] for p in g["passed_over"]] and passed
     assert page.locator("svg.bars").count() == 2
+    (b,) = world.get("/x/budgets")["budgets"]
+    assert b["spent_usd"] > 0  # two "support" calls were charged to it
+    budget = page.locator("#budgets tr[data-budget=support-daily]")
+    assert money_values(page, "#budgets [data-col=spent] .money") == [b["spent_usd"]]
+    assert money_values(page, "#budgets [data-col=left] .money") == [b["left_usd"]]
+    assert float(budget.locator("meter").get_attribute("value") or "nan") == b["spent_usd"]
     assert axe_violations(page) == []
     shoot(page, "savings")
     page.select_option("#r-by", "deployment")

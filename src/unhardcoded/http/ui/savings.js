@@ -108,6 +108,36 @@ function passedOver(by, groups) {
   );
 }
 
+// Spend caps (GET /x/budgets): what each has spent in its current period and what is left.
+async function budgets() {
+  const doc = await api("/x/budgets");
+  if (!doc.budgets.length) return null;
+  return h(
+    "section",
+    { "aria-labelledby": "b-h" },
+    h("h2", { id: "b-h" }, "Budgets"),
+    table(
+      null,
+      ["Budget", "Workload", "Tenant", "Period from", "Cap", "Spent", "Left", "Used"],
+      doc.budgets.map((b) =>
+        h(
+          "tr",
+          { "data-budget": b.id },
+          h("th", { scope: "row" }, b.id),
+          h("td", null, b.workload || "every workload"),
+          h("td", null, b.tenant || "every tenant"),
+          h("td", null, `${b.period}, since ${b.since}`),
+          h("td", { class: "num" }, money(b.cap_usd)),
+          h("td", { class: "num", "data-col": "spent" }, money(b.spent_usd)),
+          h("td", { class: "num", "data-col": "left" }, money(b.left_usd)),
+          h("td", null, h("meter", { min: 0, max: b.cap_usd, value: b.spent_usd, "aria-label": `${b.id}: ${usd(b.spent_usd)} spent of ${usd(b.cap_usd)}` })),
+        ),
+      ),
+      { class: "grid", id: "budgets" },
+    ),
+  );
+}
+
 export async function savingsView(out, _arg, params) {
   out.append(h("h1", { tabindex: "-1" }, "Savings"), form(params));
   const by = params.get("by") || "workload";
@@ -123,7 +153,7 @@ export async function savingsView(out, _arg, params) {
     ),
   );
   if (!doc.groups.length) {
-    out.append(notice("No calls in this period."));
+    out.append(notice("No calls in this period."), await budgets());
     return;
   }
   out.append(
@@ -159,4 +189,5 @@ export async function savingsView(out, _arg, params) {
     );
   }
   out.append(h("section", { "aria-labelledby": "p-h" }, h("h2", { id: "p-h" }, "Passed over"), passedOver(by, doc.groups)));
+  out.append(await budgets());
 }
