@@ -6,6 +6,7 @@ critical violation); the page fixture fails a test on any script error or CSP re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,19 @@ def test_dry_run_ranks_as_you_type_and_points_at_a_bad_rule(page: Any, world: Wo
     page.reload()
     page.wait_for_selector("body[data-ready=dryrun] #policy-error")
     assert page.inner_text("#error-path") == "$.rules[1].op"
+
+
+def test_dry_run_starts_from_a_named_policy(page: Any, world: World) -> None:
+    (named,) = [p for p in world.get("/x/policies")["policies"] if p["name"] == "eu-quality"]
+    open_view(page, world, "#/dryrun", "dryrun")
+    page.select_option("#start-from", "eu-quality")
+    page.wait_for_function(
+        "fp => document.querySelector('#rank-fingerprint')?.textContent === fp", arg=named["fingerprint"]
+    )
+    canonical = world.get("/x/policies/eu-quality")["versions"][-1]["policy"]
+    assert json.loads(page.input_value("#policy")) == canonical
+    want = world.post("/x/rank", {"policy": canonical})[1]
+    assert page.inner_text("#rank-explanation") == want["explanation"]
 
 
 def test_keyboard_reaches_every_control(page: Any, world: World) -> None:

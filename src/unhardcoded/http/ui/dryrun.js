@@ -120,12 +120,21 @@ export async function dryRunView(out, _arg, params) {
   const editor = h("textarea", { id: "policy", rows: 18, spellcheck: "false", "aria-describedby": "policy-help" }, text);
   const request = h("textarea", { id: "request", rows: 4, spellcheck: "false", "aria-describedby": "request-help" }, params.get("request") || "");
   const result = h("div", { id: "rank-out", "aria-live": "polite" });
+  const named = await api("/x/policies");
+  const picker = h(
+    "select",
+    { id: "start-from" },
+    h("option", { value: "" }, "— keep the text below —"),
+    named.policies.map((p) => h("option", { value: p.name }, `${p.name} (${p.source}${p.version ? " v" + p.version : ""})`)),
+  );
   const layout = h("div", { class: "dry" });
   out.append(layout);
   layout.append(
     h(
       "div",
       { class: "editor" },
+      h("label", { for: "start-from" }, "Start from a named policy"),
+      picker,
       h("label", { for: "policy" }, "Policy (sigma-pol/v1 JSON)"),
       h("p", { id: "policy-help", class: "sub" }, "The ranking follows every change; nothing is called, no receipt is written."),
       editor,
@@ -178,6 +187,12 @@ export async function dryRunView(out, _arg, params) {
     clearTimeout(timer);
     timer = setTimeout(() => run().catch((e) => result.replaceChildren(notice(e.message, "error"))), 250);
   };
+  picker.addEventListener("change", async () => {
+    if (!picker.value) return;
+    const doc = await api("/x/policies/" + encodeURIComponent(picker.value));
+    editor.value = JSON.stringify(doc.versions[doc.versions.length - 1].policy, null, 2);
+    await run();
+  });
   editor.addEventListener("input", later);
   request.addEventListener("input", later);
   await run();
