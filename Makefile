@@ -46,8 +46,10 @@ catalog: $(STAMP)
 # Mutation testing (docs/mutation.md): minutes, not seconds, so not part of `make test`. Each package is
 # mutated in its own directory, build/mutation/<package> (links to src, tests and pyproject.toml plus a
 # setup.cfg holding its [mutmut] section), so its mutants run against its own tests only.
-MUTATION_PACKAGES ?= policy
+# MUTANTS='unhardcoded.gateway.fallback.*' runs only the mutants whose names match.
+MUTATION_PACKAGES ?= policy gateway
 MUTATION_JOBS ?= 2
+MUTANTS ?=
 
 mutation: $(STAMP)
 	$(BIN)/pip install -q -e '.[mutation]'
@@ -61,13 +63,14 @@ mutation: $(STAMP)
 	  printf 'use_git_change_detection = false\n' >> $$dir/setup.cfg; \
 	  echo "mutation: $$pkg against $$tests ($(MUTATION_JOBS) jobs; progress in $$dir/run.log)"; \
 	  start=$$(date +%s); \
-	  (cd $$dir && UNHARDCODED_MUTATION=1 ../../../$(BIN)/mutmut run --max-children $(MUTATION_JOBS) \
+	  (cd $$dir && UNHARDCODED_MUTATION=1 ../../../$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) \
 	    > run.log 2>&1 && ../../../$(BIN)/mutmut export-cicd-stats > /dev/null \
 	    && ../../../$(BIN)/mutmut results > survivors.txt 2>&1) || { tail -20 $$dir/run.log; exit 1; }; \
 	  $(BIN)/python -c 'import json, sys; s = json.load(open(sys.argv[2])); k = s["killed"] + s["timeout"]; \
-	    print("%s: %d/%d killed (%.1f %%), %d of them by timeout; %d survived, %d without a test; %s s" % (sys.argv[1], \
-	    k, s["total"], 100 * k / s["total"], s["timeout"], s["survived"], s["no_tests"], sys.argv[3]))' \
-	    $$pkg $$dir/mutants/mutmut-cicd-stats.json $$(( $$(date +%s) - start )); \
+	    n = sum(v for key, v in s.items() if key not in ("total", "check_was_interrupted_by_user")); \
+	    print("%s: %d/%d killed (%.1f %%; %d by timeout), %d survived, %d without a test; %d of %d mutants checked;" \
+	    " %s s" % (sys.argv[1], k, n, 100 * k / max(n, 1), s["timeout"], s["survived"], s["no_tests"], n, s["total"], \
+	    sys.argv[3]))' $$pkg $$dir/mutants/mutmut-cicd-stats.json $$(( $$(date +%s) - start )); \
 	  echo "  survivors: $$dir/survivors.txt"; \
 	done
 
