@@ -93,6 +93,8 @@ class _Judge:
         if out is None:
             j = self.catalog.index(deployment) if deployment else None
             out = () if j is None else tuple(r.id for r, f in zip(d.rules, d.failed, strict=True) if j in f)
+            if len(self._failed) > 200_000:
+                self._failed.clear()  # bounded memory: recomputing is cheap
             self._failed[key] = out
         return out
 
