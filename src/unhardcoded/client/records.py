@@ -61,6 +61,7 @@ class Attempt:
     ttft_ms: float | None = None
     error: str | None = None
     waited_s: float | None = None
+    warnings: tuple[str, ...] = ()  # parameters the adapter dropped for this provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class ReceiptPolicy:
     workload: str
     canonical: dict[str, Any]
     name: str | None = None
+    version: int | None = None  # the stored policy's version, when the call named a stored policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ class Receipt:
     plan: tuple[str, ...] = ()
     counts: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    decision_explanation: str | None = None  # the decision's own sentence (before any attempt)
     raw: dict[str, Any] = _raw()
 
     @property

@@ -66,6 +66,7 @@ _ATTEMPT = {
         "error": _STR,
         "fell_back": {"type": "boolean"},
         "waited_s": _NUM,
+        "warnings": {"type": "array", "items": {"type": "string"}},
     },
 }
 _USAGE = {
@@ -119,6 +120,7 @@ def receipt_schema() -> dict[str, Any]:
                     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "workload": {"type": "string"},
                     "name": _STR,
+                    "version": {"type": ["integer", "null"], "minimum": 1},
                     "canonical": {"type": "object"},
                 },
             },
@@ -158,5 +160,6 @@ def receipt_schema() -> dict[str, Any]:
             },
             "warnings": {"type": "array", "items": {"type": "string"}},
             "explanation": _STR,
+            "decision_explanation": _STR,
         },
     }
