@@ -65,7 +65,7 @@ class FaultHarness(Harness):
         cfg: dict[str, Any] = {
             "providers": {
                 "alpha": {"kind": "openai", "base_url": alpha_base, "api_key_env": "ALPHA_KEY", **t},
-                "beta": {"kind": "openai", "base_url": beta_url, "api_key_env": "BETA_KEY", **TIMEOUTS},
+                "beta": {"kind": "openai", "base_url": beta_url, "api_key_env": "BETA_KEY", **t},
             },
             "catalog": {"bundled": False, "deployments": DEPLOYMENTS},
             "default_baseline": "beta/top",

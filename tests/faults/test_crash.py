@@ -72,7 +72,7 @@ def test_sigkill_mid_load_loses_no_receipt(gateway: Gateway) -> None:
 
 
 def test_sigterm_drains_in_flight_calls_and_flushes(gateway: Gateway) -> None:
-    gateway.delay_ms, gateway.chunk_delay_ms = 800, 30
+    gateway.delay_ms, gateway.chunk_delay_ms = 3000, 30
     gateway.start_upstream()
     gateway.start()
     n = 100

@@ -99,9 +99,9 @@ def test_strict_refuses_with_503_and_retry_after(tmp_path: Path, disk: SmallDisk
 
 
 def _in_flight_while_the_disk_fills(tmp_path: Path, disk: SmallDisk, mend_after_s: float | None) -> Any:
-    """One call whose provider answers after 0.6 s; the disk fills meanwhile (and is mended later)."""
+    """One call whose provider answers after 2 s; the disk fills meanwhile (and is mended later)."""
     h = on_disk(tmp_path, disk)
-    h.alpha.push(Step(delay_s=0.6))
+    h.alpha.push(Step(delay_s=2.0))
     out: dict[str, Any] = {}
     caller = threading.Thread(target=lambda: out.update(r=h.post("/v1/chat/completions", BODY)))
     caller.start()

@@ -3,6 +3,7 @@ the documented fallback (README "How calls fall back") or an OpenAI-shaped error
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,19 @@ from unhardcoded.testing.script import Step
 
 TWO = {**Q60, "select": {"max_candidates": 2}}  # alpha/mid, beta/mid2 (beta/top would be third)
 FALLBACK_ON_ALL = {"on": ["rate_limited", "server_error", "timeout", "connection_error", "bad_response"]}
+
+
+# No timing assertions: a timer under test is 0.3-0.5 s and every other one 30 s, so "which one fired" is
+# told apart by a bound (15 s) that no loaded machine comes near.
+LONG = {"first_byte_timeout_s": 30, "idle_timeout_s": 30, "timeout_s": 30}
+
+
+@pytest.fixture
+def fh_long(tmp_path: Path) -> Iterator[FaultHarness]:
+    """Only the timer a test names is short (0.5 s); the attempt's and the call's totals are 30-40 s."""
+    h = FaultHarness.start_faulty(tmp_path, timeouts={"timeout_s": 30}, config={"call_timeout_s": 40})
+    yield h
+    h.stop()
 
 
 def chat(h: FaultHarness, policy: dict[str, Any] = Q60, *, stream: bool = False, text: str = "hi") -> Any:
@@ -151,11 +165,12 @@ def test_stall_at_connect_is_the_connect_timeout(tmp_path: Path) -> None:
         h = FaultHarness.start_faulty(
             tmp_path,
             alpha_url=f"http://127.0.0.1:{port}/v1",
-            timeouts={"connect_timeout_s": 0.3, "first_byte_timeout_s": 4, "timeout_s": 4.5},
+            timeouts={"connect_timeout_s": 0.3, **LONG},
+            config={"call_timeout_s": 40},
         )
         try:
             r = fell_back_to_beta(h, chat(h), "timeout")
-            assert 250 <= r["attempts"][0]["latency_ms"] < 3000
+            assert r["attempts"][0]["latency_ms"] < 15_000  # not the 30 s ones
         finally:
             h.stop()
 
@@ -184,14 +199,16 @@ def test_body_cut_cleanly_is_a_bad_response(fh: FaultHarness) -> None:
     assert r["attempts"][0]["fell_back"] and r["status"] == "ok"
 
 
-def test_stall_before_the_first_byte_is_the_first_byte_timeout(fh: FaultHarness) -> None:
+def test_stall_before_the_first_byte_is_the_first_byte_timeout(fh_long: FaultHarness) -> None:
+    fh = fh_long
     assert fh.relay is not None
     fh.relay.cue(Fault("stall", 0))
     r = fell_back_to_beta(fh, chat(fh), "timeout")
-    assert 450 <= r["attempts"][0]["latency_ms"] < 1900  # first byte 0.5 s, not the attempt's 2 s
+    assert r["attempts"][0]["latency_ms"] < 15_000  # first byte 0.5 s, not the attempt's 30 s
 
 
-def test_stall_between_chunks_before_the_first_client_byte_falls_back(fh: FaultHarness) -> None:
+def test_stall_between_chunks_before_the_first_client_byte_falls_back(fh_long: FaultHarness) -> None:
+    fh = fh_long
     """The headers and nothing else arrive: the idle timeout ends the attempt before anything was streamed."""
     assert fh.relay is not None
     fh.relay.cue(Fault("stall", 150))  # inside the response head: status line, no event yet
@@ -200,7 +217,8 @@ def test_stall_between_chunks_before_the_first_client_byte_falls_back(fh: FaultH
     fell_back_to_beta(fh, raw, "timeout")
 
 
-def test_stall_between_chunks_after_the_first_byte_is_partial(fh: FaultHarness) -> None:
+def test_stall_between_chunks_after_the_first_byte_is_partial(fh_long: FaultHarness) -> None:
+    fh = fh_long
     fh.alpha.push(Step(text="one two three four five six seven eight"))
     assert fh.relay is not None
     fh.relay.cue(Fault("stall", 900))  # the head and a few events, then silence
@@ -211,27 +229,38 @@ def test_stall_between_chunks_after_the_first_byte_is_partial(fh: FaultHarness) 
     assert "timeout" in str(exc.value.body or exc.value)
     r = fh.receipt(raw.headers["x-unhardcoded-request-id"])
     assert r["status"] == "partial" and attempts(r) == [("alpha/mid", "timeout", False)]
-    assert 450 <= r["attempts"][0]["latency_ms"] < 1900
+    assert r["attempts"][0]["latency_ms"] < 15_000  # idle 0.5 s, not the attempt's 30 s
 
 
-def test_the_call_budget_spans_fallbacks(tmp_path: Path) -> None:
-    """Two deployments that each stall just under their first-byte timeout: the call's own budget ends it."""
-    h = FaultHarness.start_faulty(
-        tmp_path,
-        relay=False,
-        timeouts={"first_byte_timeout_s": 5, "timeout_s": 5},
-        config={"call_timeout_s": 1.2},
-    )
+def test_the_call_budget_ends_one_long_attempt(tmp_path: Path) -> None:
+    """An attempt whose own timers are 30 s: the call's 1.2 s budget ends it."""
+    h = FaultHarness.start_faulty(tmp_path, relay=False, timeouts=LONG, config={"call_timeout_s": 1.2})
     try:
-        h.alpha.push(Step(delay_s=3))
-        h.beta.push(Step(delay_s=3))
+        h.alpha.push(Step(delay_s=30))
         with pytest.raises(openai.APIStatusError) as exc:
             chat(h, {**Q60, "fallback": FALLBACK_ON_ALL})
         code, err, headers = error_of(exc.value)
         assert code == 504 and err["code"] == "timeout"
         r = h.receipt(headers["x-unhardcoded-request-id"])
-        assert r["status"] == "error" and r["attempts"][0]["error_class"] == "timeout"
-        assert r["outcome"]["latency_ms"] < 2500  # the budget, not two 3 s stalls
+        assert r["status"] == "error" and attempts(r) == [("alpha/mid", "timeout", False)]
+        assert r["outcome"]["latency_ms"] < 15_000  # the 1.2 s budget, not the 30 s stall
+    finally:
+        h.stop()
+
+
+def test_the_call_budget_spans_fallbacks(tmp_path: Path) -> None:
+    """alpha fails after 1 s and the call falls back; beta gets what is left of the 1.5 s budget, not 30 s."""
+    h = FaultHarness.start_faulty(tmp_path, relay=False, timeouts=LONG, config={"call_timeout_s": 1.5})
+    try:
+        h.alpha.push(Step(status=500, delay_s=1.0))
+        h.beta.push(Step(delay_s=30))
+        with pytest.raises(openai.APIStatusError) as exc:
+            chat(h, TWO)
+        code, err, headers = error_of(exc.value)
+        assert code == 504 and err["code"] == "timeout"
+        r = h.receipt(headers["x-unhardcoded-request-id"])
+        assert attempts(r) == [("alpha/mid", "server_error", True), ("beta/mid2", "timeout", False)]
+        assert r["status"] == "error" and r["outcome"]["latency_ms"] < 15_000
     finally:
         h.stop()
 

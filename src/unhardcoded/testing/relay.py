@@ -74,6 +74,8 @@ class Relay:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept(); close() alone does not
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
