@@ -168,3 +168,17 @@ def test_cli_audit_table_csv_json(history: History) -> None:
     assert bad.returncode == 2 and "rule:" in bad.stderr and "valid:" in bad.stderr
     late = cli("audit", "--since", "1d", "--until", "2d", "--store", db)
     assert late.returncode == 2 and "until:" in late.stderr
+
+
+def test_values_with_brackets_survive_a_terminal(history: History) -> None:
+    """On a terminal rich reads `[tools]` as markup; a list value must still print whole."""
+    from rich.console import Console
+
+    from unhardcoded.review.render_audit import render_audit, render_proof
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, color_system=None, width=250)
+    render_proof(console, run(history.url, request_id=history.ids["tools"], rule="req:tools"))
+    assert "capabilities = [json_schema, streaming, tools, vision]" in buf.getvalue()
+    render_audit(console, run(history.url, rule="req:tools", since="30d"))
+    assert "capabilities has tools" in buf.getvalue()

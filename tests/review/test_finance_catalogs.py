@@ -54,7 +54,7 @@ def test_exclusions_grouped_by_region_and_capability_over_the_bundled_catalog(tm
         r = rules[rid]
         assert r["excluded"] == len(excluded) and r["calls"] == 3 and r["exclusions"] == 3 * len(excluded)
         assert r["by_region"] == dict(
-            Counter(str(d.get("region") or d.endpoint_region or "—") for d in excluded)
+            Counter(str(d.get("region") or d.endpoint_region or d.get("geography") or "—") for d in excluded)
         )
         caps: Counter[str] = Counter()
         for d in excluded:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from unhardcoded.errors import UserError
-from unhardcoded.review.proof import prove
+from unhardcoded.review.proof import place, prove
 from unhardcoded.review.scan import When, count, pages, parse_window
 from unhardcoded.store.base import ReceiptStore
 
@@ -54,13 +54,16 @@ class _Rule:
 async def _catalog_places(
     store: ReceiptStore, version: str, cache: dict[str, dict[str, tuple[Any, list[str]]]]
 ) -> dict[str, tuple[Any, list[str]]]:
-    """deployment id -> (region, capabilities) in the catalog a decision was made against."""
+    """deployment id -> (place, capabilities) in the catalog a decision was made against."""
     places = cache.get(version)
     if places is None:
         blob = await store.get_catalog(version)
         deps = (orjson.loads(blob).get("deployments") or []) if blob is not None else []
         places = cache[version] = {
-            d["id"]: (d.get("region") or d.get("endpoint_region"), sorted(d.get("capabilities") or []))
+            d["id"]: (
+                place(d.get("region"), d.get("endpoint_region"), d.get("geography")),
+                sorted(d.get("capabilities") or []),
+            )
             for d in deps
         }
     return places

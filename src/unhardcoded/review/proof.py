@@ -18,11 +18,19 @@ from unhardcoded.review.replay import Replayer, ReplayNotFound
 from unhardcoded.store.base import ReceiptStore
 
 
+def place(region: Any, endpoint_region: Any, geography: Any) -> Any:
+    """Where a deployment serves: its region, else its endpoint's, else its geography (`eu`, `us`, `global`:
+    many catalog entries state only that)."""
+    return region or endpoint_region or geography
+
+
 def _place(d: Decision | None, dep_id: str) -> tuple[Any, list[str]]:
     dep = d.catalog.get(dep_id) if d is not None else None
     if dep is None:
         return None, []
-    return dep.get("region") or dep.endpoint_region, sorted(dep.get("capabilities") or [])
+    return place(dep.get("region"), dep.endpoint_region, dep.get("geography")), sorted(
+        dep.get("capabilities") or []
+    )
 
 
 def _rule_proof(

@@ -22,6 +22,11 @@ def _groups(counts: Mapping[str, int], limit: int = 4) -> str:
     return text + (f", +{len(items) - limit} more" if len(items) > limit else "") if items else "—"
 
 
+def table_cells(console: Console, row: list[str]) -> list[str]:
+    """A rich table reads `[x]` as markup; a plain one (off a terminal) prints cells as they are."""
+    return [escape(c) for c in row] if console.is_terminal else row
+
+
 def _value(v: Any) -> str:
     return fmt(v) if not isinstance(v, dict) else json.dumps(v, sort_keys=True)
 
@@ -37,7 +42,7 @@ def render_audit(console: Console, out: Mapping[str, Any], *, show_all: bool = F
         if n:
             p()
         p(f"[bold]policy[/bold]   {escape(str(f['fingerprint']))}  name {f.get('name') or '—'}  ", end="")
-        p(f"workloads {', '.join(f['workloads'])}")
+        p(f"workloads {escape(', '.join(f['workloads']))}")
         statuses = ", ".join(f"{k} {v}" for k, v in f["statuses"].items())
         p(
             f"[bold]calls[/bold]    {f['calls']} governed ({statuses}); "
@@ -54,15 +59,18 @@ def render_audit(console: Console, out: Mapping[str, Any], *, show_all: bool = F
             console,
             ["rule", "source", "test", "calls bitten", "excluded", "by region", "by capability"],
             [
-                [
-                    r["rule_id"],
-                    str(r["source"]),
-                    r["test"],
-                    str(r["calls"]),
-                    str(r["excluded"]),
-                    _groups(r["by_region"]),
-                    _groups(r["by_capability"]),
-                ]
+                table_cells(
+                    console,
+                    [
+                        r["rule_id"],
+                        str(r["source"]),
+                        r["test"],
+                        str(r["calls"]),
+                        str(r["excluded"]),
+                        _groups(r["by_region"]),
+                        _groups(r["by_capability"]),
+                    ],
+                )
                 for r in f["rules"]
             ],
             right=["calls bitten", "excluded"],
@@ -71,11 +79,13 @@ def render_audit(console: Console, out: Mapping[str, Any], *, show_all: bool = F
             deps = r.get("deployments") or []
             if not deps or not (show_all or out.get("rule")):
                 continue
-            p(f"[bold]{escape(r['rule_id'])}[/bold] excluded {len(deps)} deployments ({r['test']}):")
+            p(f"[bold]{escape(r['rule_id'])}[/bold] excluded {len(deps)} deployments ({escape(r['test'])}):")
             for d in deps if show_all or len(deps) <= FIRST_FEW * 4 else deps[: FIRST_FEW * 4]:
                 p(
-                    f"  {d['deployment']}  {d['region'] or '—'}  actual {_value(d['actual'])}  "
-                    f"in {d['calls']} calls",
+                    escape(
+                        f"  {d['deployment']}  {d['region'] or '—'}  actual {_value(d['actual'])}  "
+                        f"in {d['calls']} calls"
+                    ),
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -114,14 +124,18 @@ def render_proof(console: Console, out: Mapping[str, Any]) -> None:
             p("  no deployment answered this call")
         else:
             passed = "passed" if r["winner_passed"] else "[red]FAILED[/red]"
-            p(f"  winner {r['winner']} {passed} it ({r['field']} = {_value(r['winner_value'])})")
+            value = escape(f"{r['field']} = {_value(r['winner_value'])}")
+            p(f"  winner {escape(r['winner'])} {passed} it ({value})")
         if not r["attempted_passed"]:
             p("  [red]an attempted deployment had failed this rule[/red]")
         if r["excluded"]:
             emit_table(
                 console,
                 ["excluded deployment", "value that failed", "region"],
-                [[e["deployment"], _value(e["actual"]), fmt(e["region"])] for e in r["excluded"]],
+                [
+                    table_cells(console, [e["deployment"], _value(e["actual"]), fmt(e["region"])])
+                    for e in r["excluded"]
+                ],
             )
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from unhardcoded.cli_render import emit_table, fmt
+from unhardcoded.review.render_audit import table_cells
 
 
 def _usd(v: Any) -> str:
@@ -36,7 +37,7 @@ def render_simulate(console: Console, out: Mapping[str, Any]) -> None:
     p = console.print
     pol, cost, base = out["policy"], out["cost"], out["baseline"]
     w = out["window"]
-    p(f"[bold]policy[/bold]    {escape(pol['fingerprint'])}  workload {pol['workload']}")
+    p(f"[bold]policy[/bold]    {escape(pol['fingerprint'])}  workload {escape(pol['workload'])}")
     p(f"[bold]catalog[/bold]   today's, {out['catalog_now']}")
     scope = f", workload {out['workload']}" if out.get("workload") else ""
     p(
@@ -88,7 +89,10 @@ def render_simulate(console: Console, out: Mapping[str, Any]) -> None:
         console,
         ["rule", "source", "test", "calls it blocks", "exclusions"],
         [
-            [r["rule_id"], str(r["source"]), r["test"], str(r["calls_blocked"]), str(r["exclusions"])]
+            table_cells(
+                console,
+                [r["rule_id"], str(r["source"]), r["test"], str(r["calls_blocked"]), str(r["exclusions"])],
+            )
             for r in out["rules"]
         ],
         title="rules, hardest bite first (calls whose deployment then it would exclude)",
