@@ -27,6 +27,7 @@ from unhardcoded.http.wire import ClientDisconnected, Headers, Request
 if TYPE_CHECKING:
     from unhardcoded.http.listener import H1Server
 
+LINGER_S = 2.0  # how long an error answer's connection drains the client's bytes
 log = logging.getLogger("unhardcoded.http")
 
 
@@ -47,6 +48,7 @@ class H1Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
         self.closed = False
+        self.lingering = False
         self.keep_alive = True
         self.queue: deque[tuple[Request, bool] | _Reject] = deque()
         self.runner: asyncio.Task[None] | None = None
@@ -98,6 +100,8 @@ class H1Protocol(asyncio.Protocol):
             self.drain_waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:  # the answer is out; what the client still sends is read and dropped
+            return
         self.last_activity = self.loop.time()
         try:
             self.parser.feed_data(data)
@@ -204,7 +208,7 @@ class H1Protocol(asyncio.Protocol):
                         head(resp.status, resp.headers, len(resp.body), False, self.server.dates.now())
                     )
                     self.write(resp.body)
-                    self.close()
+                    self.linger_close()
                     return
                 await self._answer(*item)
                 if not self.keep_alive or self.server.closing:
@@ -284,6 +288,18 @@ class H1Protocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
+    def linger_close(self) -> None:
+        """Close after an error answer while the client may still be sending: send FIN, then read and drop
+        its bytes for up to LINGER_S. Closing at once would make the kernel answer those bytes with a RST,
+        which can destroy the error answer in the client's buffer before the client reads it."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._resume_reading()
+        self.loop.call_later(LINGER_S, self.close)
+
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
@@ -319,6 +335,8 @@ class H1Protocol(asyncio.Protocol):
                         head(resp.status, resp.headers, len(resp.body), False, self.server.dates.now())
                     )
                     self.write(resp.body)
+                    self.linger_close()
+                    return
                 self.close()
                 return
             tick = min(tick, left)
