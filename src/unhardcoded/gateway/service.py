@@ -337,6 +337,62 @@ class Gateway:
             )
         return out
 
+    async def audit(self, query: Mapping[str, str], caller: Caller = OPEN) -> dict[str, Any]:
+        """`GET /x/audit?fingerprint=&request_id=&rule=&since=&until=`: which rules were enforced, and
+        what each excluded; with `request_id`, the proof for one call."""
+        from unhardcoded.review.audit import audit
+        from unhardcoded.review.replay import ReplayNotFound
+
+        known = {"fingerprint", "request_id", "rule", "since", "until"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise RequestError(
+                f"{unknown[0]}: not an audit parameter", path=unknown[0], choices=sorted(known)
+            )
+        rid = query.get("request_id")
+        if not caller.admin:
+            if rid is None:  # the per-fingerprint audit spans tenants: it has no tenant filter yet
+                raise RequestError("request_id: a client key audits one of its own calls", path="request_id")
+            if await self.receipt(rid, caller) is None:
+                raise ReplayNotFound(f"no receipt {rid!r}", path="request_id")
+        return await audit(
+            self._store,
+            fingerprint=query.get("fingerprint"),
+            request_id=rid,
+            rule=query.get("rule"),
+            since=query.get("since"),
+            until=query.get("until"),
+        )
+
+    async def simulate(self, doc: Any, caller: Caller = OPEN) -> dict[str, Any]:
+        """`POST /x/simulate {policy, since?, until?, workload?, live?}`: a new policy over past calls."""
+        from unhardcoded.review.simulate import simulate
+
+        if not isinstance(doc, dict) or "policy" not in doc:
+            raise RequestError(
+                'body: expected {"policy": {...} or "NAME", "since": "30d", ...}', path="policy"
+            )
+        if not caller.admin:
+            raise RequestError("policy: what-if over past calls needs an admin key", path="policy")
+        for k in ("since", "until", "workload"):
+            if doc.get(k) is not None and not isinstance(doc[k], str):
+                raise RequestError(f"{k}: expected a string", path=k)
+        policy, name = doc["policy"], None
+        if isinstance(policy, str):
+            name, policy = policy, self._policies.named(policy).canonical
+        live = self.runtime(time.time()) if doc.get("live") is True else None
+        return await simulate(
+            self._store,
+            policy,
+            catalog=self._catalog,
+            since=doc.get("since"),
+            until=doc.get("until"),
+            workload=doc.get("workload"),
+            default_baseline=self._settings.default_baseline,
+            name=name,
+            live=live,
+        )
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "ok",

@@ -104,6 +104,12 @@ class Routes:
         except UserError as e:
             return user_error(e)
 
+    async def audit(self, req: Request) -> Response:
+        try:
+            return Response.json(await self.gw.audit(_query(req), caller_of(req)))
+        except UserError as e:
+            return user_error(e)
+
     async def fields(self, req: Request) -> Response:
         return Response.json(self.gw.fields())
 
@@ -195,6 +201,8 @@ def create_app(gw: Gateway, keys: KeyRing | None = None) -> Handler:
     app.post("/x/replay", _json_body(gw.replay))
     app.get("/x/budgets", r.budgets)
     app.get("/x/rollup", r.rollup)
+    app.get("/x/audit", r.audit)
+    app.post("/x/simulate", _json_body(gw.simulate))
     app.post("/x/policies", r.add_policy)
     app.get("/x/policies", r.policies)
     app.get("/x/policies/{name}", r.policy)

@@ -133,6 +133,35 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _ok("versions"), **_ERRORS},
             }
         },
+        "/x/audit": {
+            "get": {
+                "summary": "audit: per fingerprint, the rules and what each excluded; one call's proof",
+                "parameters": [
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for n in ("fingerprint", "request_id", "rule", "since", "until")
+                ],
+                "responses": {"200": _ok("the audit"), **_ERRORS},
+            }
+        },
+        "/x/simulate": {
+            "post": {
+                "summary": "what-if: a new policy over the features and usage of past calls",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "required": ["policy"],
+                        "properties": {
+                            "policy": {},
+                            "since": {"type": "string"},
+                            "until": {"type": "string"},
+                            "workload": {"type": "string"},
+                            "live": {"type": "boolean"},
+                        },
+                    }
+                ),
+                "responses": {"200": _ok("projected cost and moves"), **_ERRORS},
+            }
+        },
         "/x/rollup": {
             "get": {
                 "summary": "finance: calls, tokens, cost, baseline cost, savings, passed-over candidates",
