@@ -228,3 +228,34 @@ async def test_decision_passers_are_extracted_once_and_kept(backend: Backend) ->
         assert backend.count("decision_passers") == 1
         assert await store.decision_passers([good]) == want  # now read from the kept row
     assert backend.count("decision_passers") == 1
+
+
+async def test_two_writers_adding_to_the_same_sums_at_once_lose_nothing(backend: Backend) -> None:
+    """Two store objects (two connections, two writers) committing batches that touch the same sum rows in
+    different orders: no deadlock, no lost update."""
+    writes, final = history(2000, seed=3)
+    a, b = backend.make(), backend.make()
+    async with a, b:
+        # each writer gets every other request (a request is written by one process), reversed for one of
+        # them: their batches cross, on the same sum rows and the same new decisions
+        mine = [r for r in writes if int(r.request_id[-6:]) % 2 == 0]
+        theirs = [r for r in writes if int(r.request_id[-6:]) % 2 == 1]
+        order = {r.request_id: n for n, r in enumerate(reversed(theirs))}  # requests reversed, versions not
+        theirs.sort(key=lambda r: order[r.request_id])
+        await asyncio.gather(*(a.write(r) for r in mine), *(b.write(r) for r in theirs))
+        assert a.stats.failed == b.stats.failed == 0
+        rows = await a.rollup_rows(["workload"], H0 - 86400, H0 + 86400 * 4)
+    got = {(r["workload"], r["deployment"], r["decision_hash"], r["catalog_version"]): r for r in rows}
+    want = expected(final, "workload", H0 - 86400, H0 + 86400 * 4)
+    assert {k: {v: got[k][v] for v in VALUES} for k in got} == want
+
+
+async def test_the_last_write_of_a_request_wins_inside_one_group_commit(backend: Backend) -> None:
+    first = rec(1, H0 + 7200, workload="zzz", cost_usd=0.5)  # sorts after the second by its sum key
+    second = rec(1, H0 + 10, workload="aaa", cost_usd=0.25)
+    async with backend.make() as store:
+        await asyncio.gather(store.write(rec(0, H0)), store.write(first), store.write(second))
+        [row] = await store.search(workload="aaa")
+        assert row["request_id"] == "req-000001" and row["cost_usd"] == 0.25
+        assert await store.search(workload="zzz") == []
+        assert await store.spend_since(H0) == Decimal("0.2512")

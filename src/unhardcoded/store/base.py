@@ -259,7 +259,7 @@ def decision_rows(records: Iterable[ReceiptRecord], stored: DecisionCache) -> li
     for r in records:
         if r.decision_blob is not None and r.decision_hash is not None and r.decision_hash not in stored:
             rows.setdefault(r.decision_hash, r.decision_blob)
-    return list(rows.items())
+    return sorted(rows.items())  # in hash order: two writers inserting the same new decisions cannot deadlock
 
 
 Item = tuple["ReceiptRecord", "asyncio.Future[None] | None"]  # a queued record and its strict waiter

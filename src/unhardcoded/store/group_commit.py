@@ -138,7 +138,10 @@ class CommitPlan:
     def of(cls, records: Sequence[ReceiptRecord], stored: DecisionCache) -> CommitPlan:
         decisions = decision_rows(records, stored)
         unresolved = unresolved_hashes(records, decisions, stored)
-        ordered = sorted(records, key=rollups.sort_key)  # the hourly sums' rows locked in one order
+        # Sum rows locked in one order (store/rollups.py); every write of one request takes the key of its
+        # last write, so the sort (stable) never reorders a request's writes: the last still wins.
+        last = {r.request_id: rollups.sort_key(r) for r in records}
+        ordered = sorted(records, key=lambda r: last[r.request_id])
         return cls(decisions, unresolved, [r.params() for r in ordered])
 
     def lookup_sql(self, ph: str) -> str:

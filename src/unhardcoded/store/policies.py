@@ -1,6 +1,6 @@
 """Stored policies (SPEC §7): each `put` adds the next version of (tenant, name); a version never changes.
 The SQL both backends run; the next version is computed inside the INSERT, under the store's write lock
-(SQLite) or retried on the unique index when two writers pick the same number (PostgreSQL).
+(SQLite) or an advisory lock per (tenant, name) (PostgreSQL); the unique index backs both.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from unhardcoded.store.group_commit import (
 from unhardcoded.store.migrations import POSTGRES, migrate_postgres
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+POLICY_LOCK_KEY = 0x706F6C  # any constant: the first key of the advisory locks that order policy versions
 
 UPSERT = upsert_receipt_sql("%s", "%b")
 INSERT_DECISION = insert_decision_sql("%s", "%b")
@@ -181,15 +182,12 @@ class PostgresStore(GroupCommitStore):
         self, tenant: str | None, name: str, doc_json: str, fingerprint: str, sha256: str
     ) -> int:
         params = policies.insert_params(tenant, name, doc_json, fingerprint, sha256, time.time())
-        for attempt in range(20):
-            try:
-                async with self._reader() as conn:
-                    cur = await conn.execute(policies.insert_sql("%s"), params)
-                    row = await cur.fetchone()
-                    assert row is not None
-                    return int(row[0])
-            except psycopg.errors.UniqueViolation:
-                # Another writer took this version number between our read and insert: take the next.
-                if attempt == 19:
-                    raise
-        raise AssertionError("unreachable")
+        async with self._reader() as conn, conn.transaction():
+            # Writers of one (tenant, name) take turns, so each reads the version the last one added.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (POLICY_LOCK_KEY, f"{tenant or ''}/{name}")
+            )
+            cur = await conn.execute(policies.insert_sql("%s"), params)
+            row = await cur.fetchone()
+            assert row is not None
+            return int(row[0])
