@@ -168,10 +168,12 @@ def _prices(dep: Mapping[str, Any]) -> Prices | None:
     return pin, pin if pc is None else pc, pout
 
 
-def _passed_over(rows: list[Mapping[str, Any]], pricing: _Pricing) -> tuple[list[dict[str, Any]], int]:
-    """The pricier passers of one group, the nearest first (least extra cost per call); and the answered
-    calls that could not be compared with them (no decision, no estimate or price for the chosen
-    deployment, no usage).
+def _passed_over(
+    rows: list[Mapping[str, Any]], pricing: _Pricing, limit: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The first `limit` pricier passers of one group, the nearest first (least extra cost per call), how
+    many more there are, and the answered calls that could not be compared with them (no decision, no
+    estimate or price for the chosen deployment, no usage).
 
     Pricier: the decision estimated it dearer than the deployment that answered, for that request. What it
     would have cost is exact, on the calls' real usage. Cost is linear in tokens, so usage is summed before
@@ -238,7 +240,7 @@ def _passed_over(rows: list[Mapping[str, Any]], pricing: _Pricing) -> tuple[list
         if calls and dep_id in would
     ]
     out.sort(key=lambda x: (x[0] / x[2], x[1]))  # the nearest alternatives first: least extra per call
-    return [
+    listed = [
         {
             "deployment": dep_id,
             "calls": calls,
@@ -246,8 +248,9 @@ def _passed_over(rows: list[Mapping[str, Any]], pricing: _Pricing) -> tuple[list
             "chosen_cost_usd": money(chosen_cost),
             "extra_usd": money(extra),
         }
-        for extra, dep_id, calls, chosen_cost in out
-    ], unpriced
+        for extra, dep_id, calls, chosen_cost in out[:limit]
+    ]
+    return listed, len(out) - len(listed), unpriced
 
 
 def summarise(sums: Mapping[str, int]) -> dict[str, Any]:
@@ -279,9 +282,12 @@ def summarise(sums: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
+_SUMMED = (*COUNTS, *MONEY)
+
+
 def _add(into: dict[str, int], row: Mapping[str, Any]) -> None:
-    for k in (*COUNTS, *MONEY):
-        into[k] = into.get(k, 0) + int(row[k])
+    for k in _SUMMED:
+        into[k] = into.get(k, 0) + row[k]
 
 
 def _label(by: str, key: Any) -> Any:
@@ -320,13 +326,13 @@ async def rollup(
         for m in members:
             _add(sums, m)
             _add(total, m)
-        over, unpriced = _passed_over(members, pricing)
+        over, more, unpriced = _passed_over(members, pricing, passed_over)
         groups.append(
             {
                 by: _label(by, key),
                 **summarise(sums),
-                "passed_over": over[:passed_over],
-                "passed_over_more": max(0, len(over) - passed_over),
+                "passed_over": over,
+                "passed_over_more": more,
                 "calls_not_compared_with_passers": unpriced,
             }
         )
