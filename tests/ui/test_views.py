@@ -186,6 +186,19 @@ def test_audit_view(page: Any, world: World) -> None:
         assert status == 200, body
         fps = page.locator("section.policy-audit").evaluate_all("ss => ss.map(s => s.dataset.fingerprint)")
         assert fps == [p["fingerprint"] for p in body["policies"]]
+        for p in body["policies"]:
+            section = page.locator(f"section.policy-audit[data-fingerprint='{p['fingerprint']}']")
+            shown = section.locator("details.group").evaluate_all(
+                "ds => ds.map(d => [d.dataset.rule, +d.querySelector('.count').textContent])"
+            )
+            assert shown == [[r["rule_id"], r["excluded"]] for r in p["rules"]]
+        (eu_quality,) = [p for p in body["policies"] if p["name"] == "eu-quality"]
+        (eu,) = [r for r in eu_quality["rules"] if r["rule_id"] == "eu"]
+        group = page.locator(f"section[data-fingerprint='{eu_quality['fingerprint']}'] details[data-rule=eu]")
+        group.locator("summary").click()
+        regions = group.locator("table").first.locator("tbody tr").all_inner_texts()
+        assert eu["by_region"] == {"us-east-1": 1}  # beta/top, the one deployment outside the EU
+        assert regions == [f"{k}\t{v}" for k, v in eu["by_region"].items()]
         assert axe_violations(page) == []
         shoot(page, "audit")
         rid = world.ids["fallback"]
