@@ -177,7 +177,7 @@ function policySection(r) {
     h("h2", { id: "policy-h" }, "Policy"),
     dl([
       ["Name", named],
-      ["Fingerprint", h("span", null, h("code", { id: "fingerprint" }, p.fingerprint), " ", link(hashFor("audit", "", { fingerprint: p.fingerprint }), "audit this policy"))],
+      ["Fingerprint", h("span", null, h("code", { id: "fingerprint" }, p.fingerprint), " ", link(hashFor("audit", "", { fingerprint: p.fingerprint }), "audit this policy"), " · ", link(hashFor("audit", "", { request_id: r.request_id }), "prove its rules held on this call"))],
       ["SHA-256", h("code", { class: "hash" }, p.sha256)],
       ["Workload", p.workload],
       ["Catalog version", h("code", { class: "hash" }, r.catalog_version)],
