@@ -214,11 +214,13 @@ def test_postgres_stopped_mid_load(tmp_path: Path) -> None:
         results: list[tuple[int, dict[str, str], Any]] = []
 
         def caller() -> None:
-            while not stop_load.is_set():
+            # Bounded: a gateway that never recovers must fail this test, not fill the memory.
+            while not stop_load.is_set() and len(results) < 20_000:
                 results.append(h.post("/v1/chat/completions", BODY))
 
         try:
-            with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            pool = concurrent.futures.ThreadPoolExecutor(6)
+            try:
                 for _ in range(6):
                     pool.submit(caller)
                 _wait_for(lambda: len(results) >= 30)
@@ -229,7 +231,9 @@ def test_postgres_stopped_mid_load(tmp_path: Path) -> None:
                 pg.start()
                 n_up = len(results)
                 _wait_for(lambda: sum(1 for r in results[n_up:] if r[0] == 200) >= 20)  # recovered
-                stop_load.set()
+            finally:
+                stop_load.set()  # before the pool's shutdown waits for the callers
+                pool.shutdown(wait=True)
             assert all(r[0] >= 500 and r[2]["error"]["message"] for r in down)
             assert h.get("/healthz")[0] == 200
             ok = {r[1]["x-unhardcoded-request-id"] for r in results if r[0] == 200}
