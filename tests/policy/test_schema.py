@@ -40,6 +40,11 @@ def test_policy_schema_returns_a_fresh_copy() -> None:
     a = policy_schema()
     a["title"] = "changed"
     assert policy_schema()["title"] == "sigma-pol/v1 policy"
+    # Nested parts too: a caller that edits the schema it was given never changes the next caller's.
+    nested = a["properties"]
+    before = policy_schema()["properties"]["rules"]
+    nested["rules"] = {"type": "null"}
+    assert policy_schema()["properties"]["rules"] == before
 
 
 def test_spec_example_and_the_empty_policy_are_valid() -> None:
