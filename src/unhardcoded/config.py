@@ -206,6 +206,7 @@ class Settings(BaseModel):
     default_output_tokens: int = 512
     store: str = "sqlite:///./unhardcoded.db"
     durability: Literal["strict", "fast"] = "strict"
+    max_body_bytes: int = Field(default=32 * 1024**2, ge=1024)  # a larger request body is a 413, unread
     call_timeout_s: float = 120.0  # the total budget of one call, fallbacks included
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     store_prompts: bool = False

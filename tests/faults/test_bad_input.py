@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.e2e.harness import Harness
 from tests.faults.harness import Q60, FaultHarness
 from tests.http.rawhttp import RawConn
-from unhardcoded.config import parse_settings
 
 MSG = [{"role": "user", "content": "hi"}]
 FORGED = "FORGED-LINE level=INFO"
@@ -133,14 +133,17 @@ def test_body_over_the_limit_is_413_before_it_is_read(guarded: Guarded) -> None:
     guarded.check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the body limit is not configurable: config.py has no setting for it and http/server.py "
-    "(_run_one, start_in_process) never passes Limits(max_body_bytes=...) to listener.start",
-)
 def test_body_limit_is_configurable(tmp_path: Path) -> None:
-    settings_ = parse_settings({"catalog": {"bundled": False, "deployments": []}, "max_body_bytes": 4096})
-    assert getattr(settings_, "max_body_bytes", None) == 4096
+    h = Harness.start(tmp_path, config={"max_body_bytes": 4096})
+    try:
+        small = {"model": "policy:eu-quality", "messages": [{"role": "user", "content": "x" * 2000}]}
+        big = {"model": "policy:eu-quality", "messages": [{"role": "user", "content": "x" * 5000}]}
+        assert h.post("/v1/chat/completions", small)[0] == 200
+        status, _, out = h.post("/v1/chat/completions", big)
+        assert status == 413 and out["error"]["code"] == "too_large"
+        assert h.get("/healthz")[0] == 200
+    finally:
+        h.stop()
 
 
 @pytest.mark.parametrize(

@@ -112,11 +112,6 @@ def test_429_retry_after_seconds_is_waited_for_when_alone(fh: FaultHarness) -> N
     assert r["attempts"][1]["waited_s"] == pytest.approx(1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="providers/base.py:188 parse_retry_after returns None for an HTTP-date Retry-After, so the "
-    "deployment is never cooled down (README: 'Retry-After cools the deployment down')",
-)
 def test_429_retry_after_http_date_cools_down(fh: FaultHarness) -> None:
     fh.alpha.push(Step(status=429, retry_after=30, retry_after_date=True))
     fell_back_to_beta(fh, chat(fh), "rate_limited")

@@ -170,3 +170,17 @@ def test_stream_event_is_one_json_object(data: str | bytes, fragment: str) -> No
     assert (
         info.value.error_class == "bad_response" and f"a X stream event is {fragment}" in info.value.message
     )
+
+
+def test_retry_after_as_an_http_date_is_seconds_from_now() -> None:
+    import email.utils
+    import time
+
+    from unhardcoded.providers.base import parse_retry_after
+
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= (parse_retry_after({"retry-after": later}) or 0) <= 30.5
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert parse_retry_after({"retry-after": past}) == 0.0
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({"retry-after": "2.5"}) == 2.5

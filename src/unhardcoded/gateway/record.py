@@ -6,6 +6,7 @@ once, at the end, and writes the receipt and counts the call — the only place 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from unhardcoded.policy.decision import Decision
 from unhardcoded.policy.explain import explain
 from unhardcoded.policy.model import Policy
 from unhardcoded.policy.request import RequestFeatures
-from unhardcoded.store.base import ReceiptRecord, ReceiptStore
+from unhardcoded.store.base import ReceiptRecord, ReceiptStore, StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,7 @@ class Recorder:
         simulated: Callable[[str], bool],
         exporter: Exporter | None = None,
         on_cost: Callable[[str, str | None, float | None], None] | None = None,
+        retry_s: float = 5.0,
     ) -> None:
         self._store = store
         self._metrics = metrics
@@ -133,6 +135,7 @@ class Recorder:
         self._on_cost = on_cost  # budgets count each finished call at once
         self.strict = store.durability == "strict"
         self.inflight = 0  # chat calls in progress: a call alone commits inline (no thread hand-off)
+        self.retry_s = retry_s
 
     def export_failures(self) -> int | None:
         return self._exporter.failed if self._exporter is not None else None
@@ -153,13 +156,29 @@ class Recorder:
         `started`: a started record went first, carrying the decision blob, so this one need not.
         """
         blob = None if started else info.decision_blob
-        body = await self._write(info, outcome, attempts, blob=blob, final=True)
+        body = await self._write_final(info, outcome, attempts, blob)
         self._count(info, outcome, attempts)
         if self._on_cost is not None:
             self._on_cost(info.policy.workload, info.tenant, outcome.cost_usd)
         if self._exporter is not None:
             d = info.decision
             self._exporter.export(body, info.rejections, candidates=d.n_candidates, passed=len(d.ranked))
+
+    async def _write_final(
+        self, info: CallInfo, outcome: Outcome, attempts: Sequence[Attempt], blob: bytes | None
+    ) -> dict[str, Any]:
+        """The final receipt, retried while the store is down (up to `retry_s`): the call was made and
+        paid for, so its receipt is worth waiting for. Still failing, the error goes up (the client gets
+        503) and the call's `started` record stands for it."""
+        delay, deadline = 0.05, time.monotonic() + self.retry_s
+        while True:
+            try:
+                return await self._write(info, outcome, attempts, blob=blob, final=True)
+            except StoreError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def _write(
         self,

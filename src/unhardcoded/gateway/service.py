@@ -399,12 +399,14 @@ class Gateway:
             "catalog_version": self._catalog.version,
             "deployments": len(self._catalog),
             "receipts_pending": self._store.stats.pending,
+            "receipts_failed": self._store.stats.failed,  # fast: dropped; strict: refused to the caller
             "durability": self._store.durability,
             "calls_in_flight": self._recorder.inflight,
         }
 
     def metrics_text(self) -> str:
         self._metrics.gauges["unhardcoded_receipts_pending"] = float(self._store.stats.pending)
+        self._metrics.counters["unhardcoded_receipts_failed_total"] = {(): float(self._store.stats.failed)}
         for st in self._budgets.cached():
             labels = (("budget", st.cap.id),)
             self._metrics.labelled.setdefault("unhardcoded_budget_spent_usd", {})[labels] = float(st.spent)
@@ -448,6 +450,10 @@ class Gateway:
         if not caller.admin:
             filters["tenant"] = caller.tenant
         return await self._store.search(**filters)
+
+    def body_limit(self) -> int:
+        """The largest request body the HTTP edge accepts (`max_body_bytes`)."""
+        return self._settings.max_body_bytes
 
     def startup_notes(self) -> tuple[str, str | None]:
         """A line saying what is served, and a hint when no provider has a key."""

@@ -9,9 +9,17 @@ import orjson
 from unhardcoded.errors import CallFailed, UserError
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.gateway.service import Gateway
-from unhardcoded.http.errors import call_failed, internal_error, invalid_json, stream_error, user_error
+from unhardcoded.http.errors import (
+    call_failed,
+    internal_error,
+    invalid_json,
+    store_unavailable,
+    stream_error,
+    user_error,
+)
 from unhardcoded.http.guard import caller_of
 from unhardcoded.http.wire import Request, Response, Sink
+from unhardcoded.store.base import StoreError
 
 log = logging.getLogger("unhardcoded.http")
 _SSE_HEADERS = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
@@ -63,6 +71,8 @@ class ChatHandler:
             return user_error(e)
         except CallFailed as e:
             return call_failed(e)
+        except StoreError:  # strict: a call is never made, or answered, without its receipt
+            return store_unavailable()
         except ConnectionError:  # the client left mid-stream; the receipt already says partial
             return Response(status=499, content_type=None)
         except Exception:

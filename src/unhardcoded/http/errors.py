@@ -119,6 +119,17 @@ def stream_error(error_class: str, message: str) -> bytes:
     return encode_event(error_json(message, f"upstream_{error_class}", code=error_class)) + DONE
 
 
+def store_unavailable() -> Response:
+    """The receipt store cannot take a write: nothing was sent upstream; come back shortly."""
+    return error_response(
+        503,
+        "the receipt store is unavailable, so no call is made without its receipt; retry shortly",
+        "server_error",
+        code="store_unavailable",
+        headers={"retry-after": "1"},
+    )
+
+
 def internal_error(request_id: str | None = None) -> Response:
     # Never echo the exception: it could carry a request header or a key.
     return error_response(

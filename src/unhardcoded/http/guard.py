@@ -9,8 +9,9 @@ then listens on loopback only).
 from __future__ import annotations
 
 from unhardcoded.gateway.auth import OPEN, Caller, KeyRing, presented_key
-from unhardcoded.http.errors import error_response
+from unhardcoded.http.errors import error_response, store_unavailable
 from unhardcoded.http.wire import Handler, Request, Response
+from unhardcoded.store.base import StoreError
 
 PUBLIC = frozenset({"/healthz", "/openapi.json", "/x/schema/policy", "/x/schema/receipt"})
 ADMIN_ONLY = frozenset({"/metrics"})  # aggregates over every tenant
@@ -24,6 +25,12 @@ class Guard:
         self._keys = keys
 
     async def __call__(self, req: Request) -> Response | None:
+        try:
+            return await self._check(req)
+        except StoreError:  # a read while the store is down: say so, the server stays up
+            return store_unavailable()
+
+    async def _check(self, req: Request) -> Response | None:
         if not self._keys:
             req.caller = OPEN
             return await self._inner(req)

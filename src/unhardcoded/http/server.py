@@ -74,7 +74,8 @@ def _run_one(config: str | None, host: str, port: int, sock: socket.socket | Non
         finally:
             await gw.close()
 
-    listener.run(app, host, port, errors=server_error, sock=sock, reuse_port=True)
+    limits = listener.Limits(max_body_bytes=settings.max_body_bytes)
+    listener.run(app, host, port, limits=limits, errors=server_error, sock=sock, reuse_port=True)
 
 
 def _loopback(host: str) -> bool:
@@ -140,5 +141,6 @@ async def start_in_process(
 ) -> tuple[InProcess, str]:
     """Open the gateway and serve it on the current loop (tests, the demo); returns it and its base URL."""
     await gw.open()
-    server = await listener.start(create_app(gw, keys), host, port, errors=server_error)
+    limits = listener.Limits(max_body_bytes=gw.body_limit())
+    server = await listener.start(create_app(gw, keys), host, port, limits=limits, errors=server_error)
     return InProcess(server, gw), server.url

@@ -7,6 +7,8 @@ put a credential anywhere but the outgoing request's headers or URL.
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -186,7 +188,7 @@ def error_class_for_status(status: int) -> ErrorClass:
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a `Retry-After` (or `retry-after-ms`) header; None when absent or an HTTP date."""
+    """Seconds from a `Retry-After` (seconds or an HTTP date) or `retry-after-ms` header; None when absent."""
     ms = headers.get("retry-after-ms") or headers.get("Retry-After-Ms")
     if ms:
         try:
@@ -199,4 +201,11 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:  # the other form RFC 9110 allows: an HTTP date
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -17,6 +17,7 @@ from unhardcoded.store import policies
 from unhardcoded.store.base import (
     Item,
     ReceiptRecord,
+    StoreError,
     insert_decision_sql,
     settle,
     upsert_receipt_sql,
@@ -170,13 +171,35 @@ class PostgresStore(GroupCommitStore):
                     await conn.close()
 
     async def _fetch(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        async with self._reader() as conn:
-            cur = await conn.execute(query, params)
-            return await cur.fetchall()
+        # A pooled connection may have been closed by a server restart while idle: one retry on a fresh one.
+        for attempt in (1, 2):
+            try:
+                async with self._reader() as conn:
+                    cur = await conn.execute(query, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise StoreError("the PostgreSQL store is unreachable") from None
+                self._drop_idle()
+        raise AssertionError("unreachable")
 
     async def _execute(self, query: str, params: Sequence[Any]) -> None:
-        async with self._reader() as conn:
-            await conn.execute(query, params)
+        for attempt in (1, 2):
+            try:
+                async with self._reader() as conn:
+                    await conn.execute(query, params)
+                    return
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise StoreError("the PostgreSQL store is unreachable") from None
+                self._drop_idle()
+
+    def _drop_idle(self) -> None:
+        """Forget pooled reader connections (a restarted server has closed them all)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()
 
     async def put_policy(
         self, tenant: str | None, name: str, doc_json: str, fingerprint: str, sha256: str
