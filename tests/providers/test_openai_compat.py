@@ -231,10 +231,11 @@ class TestParseError:
         gemini = b'[{"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}}]'
         assert "API key not valid." in ADAPTER.parse_error(400, {}, gemini).message
         assert "HTTP 500" in ADAPTER.parse_error(500, {}, b"").message
+        # An HTTP date in the past means "now"; an unreadable value is no Retry-After at all.
         assert (
-            ADAPTER.parse_error(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"").retry_after
-            is None
+            ADAPTER.parse_error(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"").retry_after == 0.0
         )
+        assert ADAPTER.parse_error(429, {"Retry-After": "tomorrow-ish"}, b"").retry_after is None
 
 
 class TestStream:
