@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from tests.review.conftest import EU60, chat
 from unhardcoded.testing.script import Step
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "ui"
+# Screenshots go to a scratch folder, so a test run leaves the tree clean; `UI_SCREENSHOTS=docs/ui pytest
+# tests/ui` refreshes the README's pictures.
+SHOTS = Path(os.environ.get("UI_SCREENSHOTS") or Path(tempfile.gettempdir()) / "unhardcoded-ui-shots")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

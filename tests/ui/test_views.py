@@ -1,7 +1,8 @@
 """Each view of the receipt viewer in headless chromium, checked against the JSON the same gateway serves.
 
-Every test also writes its view's screenshot into docs/ui/ and runs axe-core on it (no serious or
-critical violation); the page fixture fails a test on any script error or CSP refusal in the console.
+Every test also writes its view's screenshot (into docs/ui/ with UI_SCREENSHOTS=docs/ui) and runs axe-core
+on it (no serious or critical violation); the page fixture fails a test on any script error or CSP
+refusal in the console.
 """
 
 from __future__ import annotations
