@@ -45,3 +45,59 @@ def test_a_value_of_another_python_type_is_named_by_its_type() -> None:
 def test_an_unknown_key_lists_the_valid_ones_comma_separated() -> None:
     text = _message({"workload": "w", "bogus": 1})
     assert text.startswith("$.bogus: unknown key; valid: schema, workload, rules, rank, ")
+
+
+MESSAGES = [
+    ({"select": 5}, "$.select: expected an object, got a number"),
+    ({"workload": 7}, "$.workload: expected a non-empty string, got a number"),
+    ({"workload": "\ud800"}, "$.workload: expected valid Unicode text (a lone surrogate is not)"),
+    ({"schema": "v0"}, "$.schema: unsupported schema 'v0'; valid: sigma-pol/v1"),
+    ({"fallback": {"on": "timeout"}}, "$.fallback.on: expected an array of error classes, got a string"),
+    (
+        {"limits": {"max_est_cost_usd": -1}},
+        "$.limits.max_est_cost_usd: expected a finite number >= 0, got -1",
+    ),
+    ({"on_budget": "later"}, "$.on_budget: unknown value 'later'; valid: reject, downgrade"),
+    (
+        {"rules": [{"id": "r", "field": "region"}]},
+        "$.rules[0].op: required; valid: ==, !=, in, not_in, exists",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "region", "op": "==", "value": "x", "missing": "maybe"}]},
+        "$.rules[0].missing: unknown value 'maybe'; valid: reject, pass",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "region", "op": "exists", "value": 3}]},
+        "$.rules[0].value: exists takes true (present) or false (absent)",
+    ),
+    ({"rules": [{"id": "r", "field": "region", "op": "=="}]}, "$.rules[0].value: required"),
+    (
+        {"rules": [{"id": "req:x", "field": "region", "op": "==", "value": "x"}]},
+        "$.rules[0].id: ids starting with req:, rt: or lim: are reserved for the gateway",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "bench_intelligence", "op": ">=", "value": "high"}]},
+        "$.rules[0].value: expected a number, got a string",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "open_weights", "op": "==", "value": 1}]},
+        "$.rules[0].value: expected true or false, got a number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "message"), MESSAGES)
+def test_each_error_in_words(doc: Any, message: str) -> None:
+    assert _message(doc) == message
+
+
+def test_a_missing_field_lists_the_fields() -> None:
+    text = _message({"rules": [{"id": "r", "op": "=="}]})
+    assert text.startswith("$.rules[0].field: required; valid: bench_intelligence, capabilities, ")
+
+
+def test_an_unknown_error_class_lists_the_classes() -> None:
+    text = _message({"fallback": {"on": ["nope"]}})
+    assert text.startswith(
+        "$.fallback.on[0]: unknown error class 'nope'; valid: rate_limited, server_error, "
+    )
