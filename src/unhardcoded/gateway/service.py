@@ -27,14 +27,22 @@ from unhardcoded.gateway.call import CallRunner, Reply, Sink
 from unhardcoded.gateway.credentials import CredentialStore
 from unhardcoded.gateway.metrics import Metrics
 from unhardcoded.gateway.policies import Policies
-from unhardcoded.gateway.receipts import RECEIPT_SCHEMA, Ids, expand, iso, trace_ids
+from unhardcoded.gateway.receipts import (
+    RECEIPT_SCHEMA,
+    Ids,
+    check_header_value,
+    expand,
+    iso,
+    trace_ids,
+    workflow_trace_id,
+)
 from unhardcoded.gateway.record import CallInfo, Exporter, Recorder
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.gateway.transport import Transport
 from unhardcoded.gateway.upstream import Upstream
 from unhardcoded.policy.decision import Decision, RuntimeRule, RuntimeState
 from unhardcoded.providers.base import Adapter
-from unhardcoded.store.base import ReceiptStore
+from unhardcoded.store.base import STATUSES, ReceiptStore
 
 __all__ = ["Gateway", "Reply", "Sink"]
 
@@ -446,10 +454,20 @@ class Gateway:
             return None
         return {"trace_id": trace_id, "receipts": items, "totals": _totals(items)}
 
-    async def search(self, caller: Caller = OPEN, **filters: Any) -> list[dict[str, Any]]:
+    async def search(
+        self, caller: Caller = OPEN, *, workflow: str | None = None, status: str | None = None, **filters: Any
+    ) -> list[dict[str, Any]]:
+        """Receipt summaries, newest first; `workflow` finds a named run (its trace id is derived)."""
         if not caller.admin:
             filters["tenant"] = caller.tenant
-        return await self._store.search(**filters)
+        if status is not None and status not in STATUSES:
+            raise RequestError(
+                f"status: expected one of {', '.join(STATUSES)}", path="status", choices=list(STATUSES)
+            )
+        if workflow is not None:
+            check_header_value("workflow", workflow)
+            filters["trace_id"] = workflow_trace_id(workflow, caller.tenant)
+        return await self._store.search(status=status, **filters)
 
     def body_limit(self) -> int:
         """The largest request body the HTTP edge accepts (`max_body_bytes`)."""

@@ -33,6 +33,17 @@ def _ts(value: str | None, name: str) -> float | None:
     return d.timestamp()
 
 
+def _cursor(value: str | None) -> tuple[float, str] | None:
+    """`next_cursor` of the previous page: the last row's created_at and request id."""
+    if value is None:
+        return None
+    ts, _, rid = value.partition("~")
+    try:
+        return float(ts), rid
+    except ValueError:
+        raise RequestError("cursor: not a next_cursor this endpoint gave", path="cursor") from None
+
+
 def _query(req: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
 
@@ -153,6 +164,7 @@ class Routes:
             limit = int(q.get("limit", "100"))
         except ValueError:
             return error_response(400, "limit: expected an integer", "invalid_request_error", param="limit")
+        limit = max(1, min(limit, 1000))
         try:
             rows = await self.gw.search(
                 caller_of(req),
@@ -161,11 +173,16 @@ class Routes:
                 until=_ts(q.get("until"), "until"),
                 deployment=q.get("deployment"),
                 fingerprint=q.get("fingerprint"),
-                limit=max(1, min(limit, 1000)),
+                status=q.get("status"),
+                workflow=q.get("workflow"),
+                after=_cursor(q.get("cursor")),
+                limit=limit,
             )
         except UserError as e:
             return user_error(e)
-        return Response.json({"receipts": rows})
+        last = rows[-1] if len(rows) == limit else None
+        cursor = f"{last['created_at']!r}~{last['request_id']}" if last else None
+        return Response.json({"receipts": rows, "next_cursor": cursor})
 
     async def schema(self, req: Request) -> Response:
         what = req.params["what"]

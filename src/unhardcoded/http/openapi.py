@@ -232,10 +232,20 @@ def openapi_document() -> dict[str, Any]:
         },
         "/x/traces": {
             "get": {
-                "summary": "search receipts",
+                "summary": "search receipts, newest first; next_cursor pages back",
                 "parameters": [
                     {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for n in ("workload", "since", "until", "deployment", "fingerprint", "limit")
+                    for n in (
+                        "workload",
+                        "since",
+                        "until",
+                        "deployment",
+                        "fingerprint",
+                        "status",
+                        "workflow",
+                        "cursor",
+                        "limit",
+                    )
                 ],
                 "responses": {"200": _ok("receipt summaries"), **_ERRORS},
             }

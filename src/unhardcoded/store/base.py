@@ -161,6 +161,8 @@ class ReceiptStore(Protocol):
         fingerprint: str | None = None,
         tenant: str | None = None,
         status: str | None = None,
+        trace_id: str | None = None,
+        after: tuple[float, str] | None = None,  # the page after this (created_at, request_id)
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Summaries (the indexed columns, no body), newest first; `since` <= created_at < `until`."""
@@ -351,7 +353,7 @@ def search_sql(ph: str, filters: dict[str, Any], limit: int) -> tuple[str, list[
     """SQL and parameters for `ReceiptStore.search`; `filters` holds the keyword arguments given."""
     where: list[str] = []
     params: list[Any] = []
-    for column in ("workload", "deployment", "fingerprint", "tenant", "status"):
+    for column in ("workload", "deployment", "fingerprint", "tenant", "status", "trace_id"):
         if filters.get(column) is not None:
             where.append(f"{column} = {ph}")
             params.append(filters[column])
@@ -361,6 +363,10 @@ def search_sql(ph: str, filters: dict[str, Any], limit: int) -> tuple[str, list[
     if filters.get("until") is not None:
         where.append(f"created_at < {ph}")
         params.append(float(filters["until"]))
+    after = filters.get("after")  # keyset paging: rows older than (created_at, request_id), newest first
+    if after is not None:
+        where.append(f"(created_at < {ph} OR (created_at = {ph} AND request_id < {ph}))")
+        params += [float(after[0]), float(after[0]), str(after[1])]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     params.append(max(0, int(limit)))
     sql = (

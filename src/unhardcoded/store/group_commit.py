@@ -282,9 +282,13 @@ class GroupCommitStore:
         fingerprint: str | None = None,
         tenant: str | None = None,
         status: str | None = None,
+        trace_id: str | None = None,
+        after: tuple[float, str] | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         filters = {
+            "trace_id": trace_id,
+            "after": after,
             "workload": workload,
             "since": since,
             "until": until,
