@@ -145,3 +145,17 @@ def test_two_keys_for_one_deployment_are_kept_once_and_said(bundled, reference):
 def test_not_a_litellm_config(bundled, reference):
     with pytest.raises(ConfigError, match="model_list"):
         convert({"models": []}, bundled, reference)
+
+
+def test_imported_values_cite_the_litellm_config_on_the_deployment(bundled: Any, reference: Any) -> None:
+    from unhardcoded.imports.litellm import CITE
+
+    conv = convert("docs_custom_pricing.yaml", bundled, reference)
+    catalog = Policies(parse_settings(conv.config)).catalog
+    overlay_ids = [d["id"] for d in conv.config["catalog"]["deployments"]]
+    assert overlay_ids
+    for dep_id in overlay_ids:
+        dep = catalog.get(dep_id)
+        assert dep is not None
+        cited = {k: v for k, v in dep.sources.items() if k.startswith("price_")}
+        assert cited and all(v == CITE for v in cited.values()), (dep_id, dep.sources)

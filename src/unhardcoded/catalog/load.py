@@ -55,7 +55,10 @@ def build_catalog(
         base = records.get(dep_id, {})
         merged = {**base, **{k: v for k, v in rec.items() if k != "sources"}}
         sources = dict(base.get("sources", {}))
-        sources.update({k: "config" for k in rec if k not in ("id", "sources")})
+        own = rec.get("sources")
+        given: dict[str, Any] = own if isinstance(own, dict) else {}
+        # Each overlay value cites the config, unless the overlay names its own source (an importer does).
+        sources.update({k: str(given.get(k, "config")) for k in rec if k not in ("id", "sources")})
         merged["sources"] = sources
         merged.setdefault("upstream_model", str(merged.get("model", dep_id)).split("/")[-1])
         records[dep_id] = _validate(merged, fields, f"{path} ({dep_id})")

@@ -201,6 +201,8 @@ def _place(
         dep_id = same[0].id
         rec = st.deployments.setdefault(dep_id, {"id": dep_id})
         rec.update(prices)
+        if prices:
+            rec.setdefault("sources", {}).update({k: CITE for k in prices})
         return dep_id
     facts, cite = _facts(st, found, info)
     model = facts.pop("model", None) or f"{provider}/{found.upstream}"
@@ -217,6 +219,8 @@ def _place(
     }
     if found.region:
         rec.update(region=found.region, endpoint_region=found.region, geography=_geography(found.region))
+    # Every value cites where it came from: the LiteLLM config, or LiteLLM's model data for the facts.
+    rec["sources"] = {k: (str(cite) if k in facts and cite else CITE) for k in rec if k != "id"}
     if dep_id in st.deployments and st.deployments[dep_id] != rec:
         st.out.notes.append(f"{where}: {dep_id} appears twice with different values; the first is kept")
         return dep_id
