@@ -90,6 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(HERE / "results"), help="where raw results go (bench/results)")
     p.add_argument("--soak", type=float, default=None, metavar="MINUTES", help="soak ours at c=64 instead")
     p.add_argument(
+        "--store",
+        default=None,
+        help="our gateway's store URL (default: a fresh SQLite file per target), e.g. postgresql://...",
+    )
+    p.add_argument(
         "--before-cmd",
         default=None,
         help="an earlier build's executable, measured as before-strict/before-fast in the same run",
@@ -182,6 +187,7 @@ class Bench:
             self.args.workers,
             self.args.before_cmd if who == "before" else self.args.gateway_cmd,
             name=name,
+            store_url=self.args.store,
         )
 
     def start_mock(self, delay_ms: float) -> targets.Server:

@@ -252,6 +252,7 @@ def gateway_server(
     exe: str | None = None,
     *,
     name: str | None = None,
+    store_url: str | None = None,
 ) -> Server:
     binary = gateway_exe(exe)
     name = name or f"ours-{durability}"
@@ -261,7 +262,9 @@ def gateway_server(
     for path in store_files:
         path.unlink(missing_ok=True)
     text = string.Template(GATEWAY_TEMPLATE.read_text()).safe_substitute(
-        MOCK_PORT=str(mock.port), STORE_PATH=str(store), DURABILITY=durability
+        MOCK_PORT=str(mock.port),
+        STORE_URL=store_url or f"sqlite:///{store}",
+        DURABILITY=durability,
     )
     config = workdir / f"gateway-{name}.yaml"
     config.write_text(text)
