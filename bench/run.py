@@ -35,6 +35,7 @@ import loadgen  # noqa: E402
 import procstats  # noqa: E402
 import report  # noqa: E402
 import soak  # noqa: E402
+import target_check  # noqa: E402
 import targets  # noqa: E402
 import ttft  # noqa: E402
 
@@ -50,7 +51,7 @@ ALL_TARGETS = [
     "ours-fast",
 ]
 # By default one faster floor: the pass-through on the gateway's own server and client (the others on demand).
-DEFAULT_TARGETS = ["direct", "floor", "floor-h1", "litellm", "ours-strict", "ours-fast"]
+DEFAULT_TARGETS = ["direct", "floor", "floor-h1", "floor-httptools", "litellm", "ours-strict", "ours-fast"]
 POLICY = {
     "rules": [
         {"field": "bench_intelligence", "op": ">=", "value": 55},
@@ -376,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     (run_dir / "table.md").write_text(report.markdown(results))
     print()
     report.print_table(results)
+    targets_met = target_check.check(results)
+    if targets_met:
+        print("\nIssue 15 targets (ours-strict, ratios to peers in this run):")
+        for line in targets_met:
+            print("  " + line)
+        (run_dir / "targets.txt").write_text("\n".join(targets_met) + "\n")
     print(f"\nWall time {results['wall_s']:.0f} s. Raw results: {out}")
     if args.markdown:
         print()
