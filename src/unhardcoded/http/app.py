@@ -9,11 +9,11 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from unhardcoded.errors import RequestError, UserError
+from unhardcoded.errors import RequestError
 from unhardcoded.gateway.auth import Caller, KeyRing
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.http.chat import ChatHandler
-from unhardcoded.http.errors import error_response, invalid_json, server_error, user_error
+from unhardcoded.http.errors import error_response, invalid_json, server_error
 from unhardcoded.http.guard import Guard, caller_of
 from unhardcoded.http.ui import add_ui_routes
 from unhardcoded.http.wire import Handler, Request, Response, Router
@@ -49,19 +49,17 @@ def _query(req: Request) -> dict[str, str]:
 
 
 def _json_body(
-    handler: Callable[[Any, Caller], Awaitable[Any]],
+    handler: Callable[[Any, Caller], Awaitable[Any]], status: int = 200
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A POST endpoint taking a JSON document: 400 for bad JSON, 4xx for a UserError, else the JSON answer."""
+    """A POST endpoint taking a JSON document: 400 for bad JSON, else the handler's answer as JSON.
+    (A UserError it raises becomes its 4xx in the guard, as for every route.)"""
 
     async def endpoint(req: Request) -> Response:
         try:
             doc = orjson.loads(req.body)
         except orjson.JSONDecodeError:
             return invalid_json()
-        try:
-            return Response.json(await handler(doc, caller_of(req)))
-        except UserError as e:
-            return user_error(e)
+        return Response.json(await handler(doc, caller_of(req)), status)
 
     return endpoint
 
@@ -87,16 +85,6 @@ class Routes:
     async def budgets(self, req: Request) -> Response:
         return Response.json(await self.gw.budgets(caller_of(req)))
 
-    async def add_policy(self, req: Request) -> Response:
-        try:
-            doc = orjson.loads(req.body)
-        except orjson.JSONDecodeError:
-            return invalid_json()
-        try:
-            return Response.json(await self.gw.add_policy(doc, caller_of(req)), status=201)
-        except UserError as e:
-            return user_error(e)
-
     async def policies(self, req: Request) -> Response:
         return Response.json(await self.gw.list_policies(caller_of(req)))
 
@@ -110,16 +98,10 @@ class Routes:
         return Response.json(found)
 
     async def rollup(self, req: Request) -> Response:
-        try:
-            return Response.json(await self.gw.rollup(_query(req), caller_of(req)))
-        except UserError as e:
-            return user_error(e)
+        return Response.json(await self.gw.rollup(_query(req), caller_of(req)))
 
     async def audit(self, req: Request) -> Response:
-        try:
-            return Response.json(await self.gw.audit(_query(req), caller_of(req)))
-        except UserError as e:
-            return user_error(e)
+        return Response.json(await self.gw.audit(_query(req), caller_of(req)))
 
     async def fields(self, req: Request) -> Response:
         return Response.json(self.gw.fields())
@@ -165,21 +147,18 @@ class Routes:
         except ValueError:
             return error_response(400, "limit: expected an integer", "invalid_request_error", param="limit")
         limit = max(1, min(limit, 1000))
-        try:
-            rows = await self.gw.search(
-                caller_of(req),
-                workload=q.get("workload"),
-                since=_ts(q.get("since"), "since"),
-                until=_ts(q.get("until"), "until"),
-                deployment=q.get("deployment"),
-                fingerprint=q.get("fingerprint"),
-                status=q.get("status"),
-                workflow=q.get("workflow"),
-                after=_cursor(q.get("cursor")),
-                limit=limit,
-            )
-        except UserError as e:
-            return user_error(e)
+        rows = await self.gw.search(
+            caller_of(req),
+            workload=q.get("workload"),
+            since=_ts(q.get("since"), "since"),
+            until=_ts(q.get("until"), "until"),
+            deployment=q.get("deployment"),
+            fingerprint=q.get("fingerprint"),
+            status=q.get("status"),
+            workflow=q.get("workflow"),
+            after=_cursor(q.get("cursor")),
+            limit=limit,
+        )
         last = rows[-1] if len(rows) == limit else None
         cursor = f"{last['created_at']!r}~{last['request_id']}" if last else None
         return Response.json({"receipts": rows, "next_cursor": cursor})
@@ -220,7 +199,7 @@ def create_app(gw: Gateway, keys: KeyRing | None = None) -> Handler:
     app.get("/x/rollup", r.rollup)
     app.get("/x/audit", r.audit)
     app.post("/x/simulate", _json_body(gw.simulate))
-    app.post("/x/policies", r.add_policy)
+    app.post("/x/policies", _json_body(gw.add_policy, status=201))
     app.get("/x/policies", r.policies)
     app.get("/x/policies/{name}", r.policy)
     app.get("/x/fields", r.fields)

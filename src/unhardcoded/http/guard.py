@@ -8,8 +8,9 @@ then listens on loopback only).
 
 from __future__ import annotations
 
+from unhardcoded.errors import UserError
 from unhardcoded.gateway.auth import OPEN, Caller, KeyRing, presented_key
-from unhardcoded.http.errors import error_response, store_unavailable
+from unhardcoded.http.errors import error_response, store_unavailable, user_error
 from unhardcoded.http.wire import Handler, Request, Response
 from unhardcoded.store.base import StoreError
 
@@ -25,9 +26,13 @@ class Guard:
         self._keys = keys
 
     async def __call__(self, req: Request) -> Response | None:
+        # The one place a route's errors become answers: bad input names its field, a store that is down
+        # says so; the server stays up either way.
         try:
             return await self._check(req)
-        except StoreError:  # a read while the store is down: say so, the server stays up
+        except UserError as e:
+            return user_error(e)
+        except StoreError:
             return store_unavailable()
 
     async def _check(self, req: Request) -> Response | None:
