@@ -208,6 +208,8 @@ class Settings(BaseModel):
     durability: Literal["strict", "fast"] = "strict"
     max_body_bytes: int = Field(default=32 * 1024**2, ge=1024)  # a larger request body is a 413, unread
     call_timeout_s: float = 120.0  # the total budget of one call, fallbacks included
+    # A `started` receipt older than call_timeout_s + this is a lost call, recorded `incomplete` (sweeper.py)
+    sweep_grace_s: float = Field(default=60.0, ge=0)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     store_prompts: bool = False
     budgets: list[BudgetConfig] = Field(default_factory=list)

@@ -38,6 +38,7 @@ from unhardcoded.gateway.receipts import (
 )
 from unhardcoded.gateway.record import CallInfo, Exporter, Recorder
 from unhardcoded.gateway.request import ChatRequest
+from unhardcoded.gateway.sweeper import Sweeper
 from unhardcoded.gateway.transport import Transport
 from unhardcoded.gateway.upstream import Upstream
 from unhardcoded.policy.decision import Decision, RuntimeRule, RuntimeState
@@ -88,6 +89,7 @@ class Gateway:
             exporter=exporter,
             on_cost=self._budgets.charge if self._budgets else None,
         )
+        self._sweeper = Sweeper.for_settings(store, settings, self._metrics)
         self._ids = Ids()
         self._blobs: OrderedDict[int, tuple[Decision, str, bytes, dict[str, int]]] = OrderedDict()
         self._no_key = self._upstream.no_key_rule(self._catalog)
@@ -485,8 +487,10 @@ class Gateway:
     async def open(self) -> None:
         await self._store.open()
         await self._store.put_catalog(self._catalog.version, orjson.dumps(self._catalog.to_dict()))
+        self._sweeper.start()  # calls a crash left `started` become `incomplete`
 
     async def close(self) -> None:
+        await self._sweeper.close()
         await self._upstream.close()
         await self._recorder.close()
         await self._store.close()
