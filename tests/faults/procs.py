@@ -67,6 +67,8 @@ class Gateway:
     workers: int = 2
     delay_ms: float = 0
     chunk_delay_ms: float = 0
+    call_timeout_s: float = 30
+    sweep_grace_s: float = 60  # a started receipt older than the two is a lost call (`incomplete`)
     port: int = field(default_factory=free_port)
     upstream_port: int = field(default_factory=free_port)
     server: subprocess.Popen[str] | None = None
@@ -88,7 +90,8 @@ class Gateway:
             f"  sim: {{kind: openai, base_url: 'http://127.0.0.1:{self.upstream_port}/v1',\n"
             "        api_key_env: SIM_KEY,\n"
             "        first_byte_timeout_s: 20, idle_timeout_s: 20, timeout_s: 30}\n"
-            "call_timeout_s: 30\n"
+            f"call_timeout_s: {self.call_timeout_s}\n"
+            f"sweep_grace_s: {self.sweep_grace_s}\n"
             "catalog:\n  bundled: false\n  deployments:\n"
             "    - {id: sim/a, model: sim/a, provider: sim, upstream_model: a, price_input_per_mtok: 1,\n"
             "       price_output_per_mtok: 2, context_window: 100000, capabilities: [streaming]}\n"
@@ -172,6 +175,16 @@ class Gateway:
                 os.kill(pid, signal.SIGKILL)
         if self.server is not None and self.server.stderr is not None:
             self.server.stderr.close()
+
+    def settled_receipts(self, limit_s: float = 60) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The receipts once the gateway's sweeper has finished every `started` one."""
+        deadline = time.time() + limit_s
+        while True:
+            receipts = self.receipts()
+            if all(s != "started" for s, _ in receipts.values()):
+                return receipts
+            assert time.time() < deadline, "the sweeper left started receipts"
+            time.sleep(0.1)
 
     def receipts(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """trace id -> (status, body), read from the SQLite file itself."""
