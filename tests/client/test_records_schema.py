@@ -25,6 +25,7 @@ NODES: list[tuple[type, dict[str, Any]]] = [
     (records.Outcome, P["outcome"]),
     (records.Usage, P["outcome"]["properties"]["usage"]),
     (records.Baseline, P["outcome"]["properties"]["baseline"]),
+    (records.Budget, P["budget"]),
 ]
 
 

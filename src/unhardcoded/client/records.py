@@ -142,6 +142,7 @@ class Receipt:
     counts: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     decision_explanation: str | None = None  # the decision's own sentence (before any attempt)
+    budget: Budget | None = None  # when `rt:budget` fired: the cap, its spend then and what was left
     raw: dict[str, Any] = _raw()
 
     @property

@@ -132,7 +132,8 @@ def budget_rule(decision: Decision, standing: Standing, on_budget: str) -> Runti
     """`rt:budget` for this decision, or None when its best candidate fits what is left.
 
     `reject` drops every deployment; `downgrade` drops those whose estimated cost exceeds what is left.
-    The receipt shows, per dropped deployment, its estimated cost against the cap, the spend and the rest.
+    The rule names only the cap: the spend and what was left go on the receipt (`Standing.to_dict`), not
+    into the decision, so the calls made under one tight cap share one decision (and one stored blob).
     """
     left = standing.left
     est = decision.est_costs()
@@ -141,12 +142,19 @@ def budget_rule(decision: Decision, standing: Standing, on_budget: str) -> Runti
     if best is not None and est[best] is not None and Decimal(repr(est[best])) <= left:
         return None
     c = standing.cap
-    expected = (
-        f"budget {c.id}: ${float(max(left, Decimal(0))):.6g} left of ${c.usd:g} per {c.period}"
-        f" (spent ${float(standing.spent):.6g})"
-    )
+    expected = f"budget {c.id}: ${c.usd:g} per {c.period} (spend and what was left: the receipt's budget)"
+    # Deployments the policy, request and limits already drop stay out of it (they cannot come back), so
+    # the rule, and with it the decision, changes only when what is left crosses a contender's estimate.
+    settled = {
+        i
+        for r, fails in zip(decision.rules, decision.failed, strict=True)
+        if r.source != "runtime"
+        for i in fails
+    }
     excluded: dict[str, Any] = {}
     for i, d in enumerate(catalog):
+        if i in settled:
+            continue
         cost = est[i]
         if on_budget == "reject" or cost is None or Decimal(repr(cost)) > left:
             excluded[d.id] = cost

@@ -41,6 +41,7 @@ class CallInfo:
     catalog_version: str
     created_at: float  # wall clock, for the receipt
     perf0: float  # monotonic, for latencies
+    budget: Mapping[str, Any] | None = None  # when `rt:budget` fired: the cap, its spend and what was left
 
     def headers(self) -> dict[str, str]:
         """The response headers that name this call's receipt."""
@@ -78,7 +79,7 @@ def receipt_body(
     """The receipt as stored (the decision by hash; readers get it expanded)."""
     final = outcome.status != "started"
     ids = info.ids
-    return {
+    body = {
         "schema": RECEIPT_SCHEMA,
         "request_id": info.request_id,
         "trace_id": ids.trace_id,
@@ -113,6 +114,9 @@ def receipt_body(
         if final
         else None,
     }
+    if info.budget is not None:  # kept out of the decision so that decisions deduplicate under a cap
+        body["budget"] = dict(info.budget)
+    return body
 
 
 class Recorder:

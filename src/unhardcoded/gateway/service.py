@@ -129,16 +129,18 @@ class Gateway:
         features = self._policies.features(req.body)
         runtime = self.runtime(created)
         decision = self._policies.decide(policy, features, runtime)
-        budget = None
+        budget, standing_now = None, None
         if self._budgets and decision.plan:
             standing = await self._budgets.tightest(policy.workload, req.tenant)
             rule = budget_rule(decision, standing, policy.on_budget) if standing else None
             if rule is not None and standing is not None:
-                budgeted = RuntimeState(
-                    (*runtime.rules, rule), key=(runtime.key, standing.cap.id, standing.left)
+                # keyed by what the rule drops, not by the spend: calls under one tight cap share a decision
+                key = (runtime.key, rule.expected, tuple(rule.excluded))
+                decision = self._policies.decide(
+                    policy, features, RuntimeState((*runtime.rules, rule), key=key)
                 )
-                decision = self._policies.decide(policy, features, budgeted)
                 budget = standing.cap.id if not decision.plan else None
+                standing_now = standing.to_dict()
         digest, blob, counts = self._decision_blob(decision)
         self._metrics.count_rejections(counts)
         info = CallInfo(
@@ -156,6 +158,7 @@ class Gateway:
             catalog_version=self._catalog.version,
             created_at=created,
             perf0=perf0,
+            budget=standing_now,
         )
         return CallRunner(
             info,
