@@ -10,7 +10,9 @@ import sqlite3
 import pytest
 
 from unhardcoded.store.base import DecisionCache, Item, ReceiptRecord, StoreWriteError, UnknownDecisionError
-from unhardcoded.store.group_commit import CommitPlan, flush_steps, gather, run_steps
+from unhardcoded.store.chain import Link
+from unhardcoded.store.group_commit import flush_steps, gather, run_steps
+from unhardcoded.store.plan import CommitPlan
 
 BLOB = b'{"d": 1}'
 HASH = hashlib.sha256(BLOB).hexdigest()
@@ -33,15 +35,19 @@ class Database:
         self.bad, self.error = bad, error
         self.commits: list[list[str]] = []
 
-    def commit(self, records: list[ReceiptRecord]) -> None:
+    def commit(self, records: list[ReceiptRecord]) -> dict[str, Link]:
         ids = [r.request_id for r in records]
         self.commits.append(ids)
         if self.bad & set(ids):
             raise self.error(f"bad {sorted(self.bad & set(ids))}")
+        return {rid: Link(len(self.commits), rid) for rid in ids}
 
 
 def flush(records: list[ReceiptRecord], db: Database) -> list[StoreWriteError | None]:
-    return run_steps(flush_steps(records, DecisionCache(), sqlite3.OperationalError), db.commit)
+    errors, links = run_steps(flush_steps(records, DecisionCache(), sqlite3.OperationalError), db.commit)
+    # Only what a successful commit linked comes back, each from the commit that stored it.
+    assert set(links) == {r.request_id for r, e in zip(records, errors, strict=True) if e is None}
+    return errors
 
 
 def test_a_good_group_is_one_transaction() -> None:
@@ -78,7 +84,7 @@ def test_records_that_fail_their_check_never_reach_the_database() -> None:
 def test_commit_plan_inserts_each_new_decision_once_and_checks_the_rest() -> None:
     stored = DecisionCache()
     plan = CommitPlan.of([record(0, blob=BLOB, digest=HASH), record(1, blob=BLOB, digest=HASH)], stored)
-    assert plan.decisions == [(HASH, BLOB)] and plan.unresolved == [] and len(plan.rows) == 2
+    assert plan.decisions == [(HASH, BLOB)] and plan.unresolved == [] and len(plan.records) == 2
     plan.committed(stored, [])
     follower = CommitPlan.of([record(2, digest=HASH), record(3, digest="f" * 64)], stored)
     assert follower.decisions == [] and follower.unresolved == ["f" * 64]

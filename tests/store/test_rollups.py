@@ -91,7 +91,7 @@ def expected(
 
 
 def history(n: int, seed: int) -> tuple[list[ReceiptRecord], list[ReceiptRecord]]:
-    """What is written, in order (some started first, some finals rewritten), and the final rows."""
+    """What is written, in order (some started first, some finals written twice), and the stored finals."""
     rnd = random.Random(seed)
     writes, final = [], {}
     for i in range(n):
@@ -115,10 +115,12 @@ def history(n: int, seed: int) -> tuple[list[ReceiptRecord], list[ReceiptRecord]
         )
         if rnd.random() < 0.3:
             writes.append(dataclasses.replace(r, status="started", cost_usd=None, deployment=None))
-        if rnd.random() < 0.1:  # a final rewritten with other values: the sums must drop the first
-            writes.append(dataclasses.replace(r, cost_usd=0.5, fallbacks=7, workload="other"))
-        writes.append(r)
         final[r.request_id] = r
+        if rnd.random() < 0.1:  # a final written twice: the first stands, the second changes no sum
+            first = dataclasses.replace(r, cost_usd=0.5, fallbacks=7, workload="other")
+            writes.append(first)
+            final[r.request_id] = first
+        writes.append(r)
     return writes, list(final.values())
 
 
@@ -250,12 +252,15 @@ async def test_two_writers_adding_to_the_same_sums_at_once_lose_nothing(backend:
     assert {k: {v: got[k][v] for v in VALUES} for k in got} == want
 
 
-async def test_the_last_write_of_a_request_wins_inside_one_group_commit(backend: Backend) -> None:
-    first = rec(1, H0 + 7200, workload="zzz", cost_usd=0.5)  # sorts after the second by its sum key
-    second = rec(1, H0 + 10, workload="aaa", cost_usd=0.25)
+async def test_the_first_final_of_a_request_stands_inside_one_group_commit(backend: Backend) -> None:
+    first = rec(1, H0 + 7200, workload="zzz", cost_usd=0.5)
+    second = rec(1, H0 + 10, workload="aaa", cost_usd=0.25)  # a second final write: changes nothing
     async with backend.make() as store:
-        await asyncio.gather(store.write(rec(0, H0)), store.write(first), store.write(second))
-        [row] = await store.search(workload="aaa")
-        assert row["request_id"] == "req-000001" and row["cost_usd"] == 0.25
-        assert await store.search(workload="zzz") == []
-        assert await store.spend_since(H0) == Decimal("0.2512")
+        _, link1, link2 = await asyncio.gather(
+            store.write(rec(0, H0)), store.write(first), store.write(second)
+        )
+        [row] = await store.search(workload="zzz")
+        assert row["request_id"] == "req-000001" and row["cost_usd"] == 0.5
+        assert await store.search(workload="aaa") == []
+        assert link1 is not None and link1 == link2  # the second write answers with the stored link
+        assert await store.spend_since(H0) == Decimal("0.5012")

@@ -18,8 +18,8 @@ from unhardcoded.store.base import (
     STATUSES,
     SUMMARY_COLUMNS,
     ReceiptRecord,
-    upsert_receipt_sql,
 )
+from unhardcoded.store.plan import upsert_sql
 
 if TYPE_CHECKING:
     from tests.store.conftest import Backend
@@ -35,7 +35,12 @@ def _kind(hint: Any) -> tuple[str, bool]:
     return {str: "text", float: "float", bytes: "blob", int: "int"}[base], nullable
 
 
-EXPECTED = [(name, *_kind(HINTS[name])) for name in RECEIPT_COLUMNS]
+# The chain columns (store/chain.py) follow: the writer sets them, the caller's record does not carry them.
+EXPECTED = [(name, *_kind(HINTS[name])) for name in RECEIPT_COLUMNS] + [
+    ("chain_seq", "int", True),
+    ("chain_prev", "text", True),
+    ("chain_hash", "text", True),
+]
 SQLITE_TYPES = {"TEXT": "text", "REAL": "float", "BLOB": "blob", "INTEGER": "int"}
 POSTGRES_TYPES = {"text": "text", "double precision": "float", "bytea": "blob", "bigint": "int"}
 
@@ -54,11 +59,12 @@ def test_record_params_follow_the_columns() -> None:
 
 
 def test_upsert_binds_blobs_with_the_blob_placeholder() -> None:
-    sql = upsert_receipt_sql("%s", "%b")
-    assert sql.count("%b") == len(BLOB_COLUMNS) and sql.count("%s") == len(RECEIPT_COLUMNS) - len(
+    sql = upsert_sql("%s", "%b")
+    assert sql.count("%b") == len(BLOB_COLUMNS) and sql.count("%s") == len(RECEIPT_COLUMNS) + 3 - len(
         BLOB_COLUMNS
     )
     assert "request_id = excluded" not in sql and "body = excluded.body" in sql
+    assert sql.endswith("WHERE receipts.status = 'started'")  # a final receipt is never replaced
 
 
 async def test_migrated_receipts_table_matches_the_record(backend: Backend) -> None:
@@ -79,7 +85,7 @@ async def test_migrated_receipts_table_matches_the_record(backend: Backend) -> N
             ).fetchall()
             check = conn.execute(
                 "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_namespace n "
-                "ON n.oid = c.connamespace WHERE n.nspname = %s AND c.contype = 'c'",
+                "ON n.oid = c.connamespace WHERE n.nspname = %s AND c.conname = 'receipts_status_check'",
                 (backend.schema,),
             ).fetchone()
         assert check is not None

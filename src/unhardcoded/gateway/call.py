@@ -87,6 +87,7 @@ class CallRunner:
         self._last_error: ProviderError | None = None
         self._started_record = False
         self._headers = info.headers()
+        self._headers["x-unhardcoded-receipt"] = "pending"  # until the final receipt is committed
         # Streaming only: set once the first byte reached the client.
         self._sink: Sink | None = None
         self._ttft_ms: tuple[float, float] | None = None  # (attempt's, call's)
@@ -125,6 +126,11 @@ class CallRunner:
             # strict: the receipt is committed before the stream's [DONE] reaches the client.
             finished = True
             await self._finish(outcome)
+            # The stream's headers said `pending`: the committed receipt's proof follows as an SSE comment
+            # (clients skip comments) before [DONE].
+            await sink.write(
+                b": x-unhardcoded-receipt %s\n\n" % self._headers["x-unhardcoded-receipt"].encode()
+            )
             if has_done:
                 await sink.write(DONE)
         except (ConnectionError, asyncio.CancelledError):
@@ -327,4 +333,5 @@ class CallRunner:
             await sink.fail(err.error_class, message)
 
     async def _finish(self, outcome: Outcome) -> None:
-        await self._recorder.final(self.info, outcome, self._attempts, started=self._started_record)
+        proof = await self._recorder.final(self.info, outcome, self._attempts, started=self._started_record)
+        self._headers["x-unhardcoded-receipt"] = proof

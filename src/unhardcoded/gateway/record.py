@@ -20,7 +20,7 @@ from unhardcoded.policy.decision import Decision
 from unhardcoded.policy.explain import explain
 from unhardcoded.policy.model import Policy
 from unhardcoded.policy.request import RequestFeatures
-from unhardcoded.store.base import ReceiptRecord, ReceiptStore, StoreError
+from unhardcoded.store.base import Link, ReceiptRecord, ReceiptStore, StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,23 +154,26 @@ class Recorder:
 
     async def final(
         self, info: CallInfo, outcome: Outcome, attempts: Sequence[Attempt], *, started: bool
-    ) -> None:
-        """The final receipt (strict: committed before this returns), then the call's metrics.
+    ) -> str:
+        """The final receipt (strict: committed before this returns), then the call's metrics. Returns
+        the `x-unhardcoded-receipt` header: `SEQ:HASH` of the committed receipt in its tenant's chain,
+        or `pending` (fast durability: not committed yet).
 
         `started`: a started record went first, carrying the decision blob, so this one need not.
         """
         blob = None if started else info.decision_blob
-        body = await self._write_final(info, outcome, attempts, blob)
+        body, link = await self._write_final(info, outcome, attempts, blob)
         self._count(info, outcome, attempts)
         if self._on_cost is not None:
             self._on_cost(info.policy.workload, info.tenant, outcome.cost_usd)
         if self._exporter is not None:
             d = info.decision
             self._exporter.export(body, info.rejections, candidates=d.n_candidates, passed=len(d.ranked))
+        return link.header() if link is not None else "pending"
 
     async def _write_final(
         self, info: CallInfo, outcome: Outcome, attempts: Sequence[Attempt], blob: bytes | None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Link | None]:
         """The final receipt, retried while the store is down (up to `retry_s`): the call was made and
         paid for, so its receipt is worth waiting for. Still failing, the error goes up (the client gets
         503) and the call's `started` record stands for it."""
@@ -192,12 +195,12 @@ class Recorder:
         *,
         blob: bytes | None,
         final: bool = False,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Link | None]:
         body = receipt_body(
             info, outcome, attempts, simulated=any(self._simulated(a.provider) for a in attempts)
         )
         ids = info.ids
-        await self._store.write(
+        link = await self._store.write(
             ReceiptRecord(
                 request_id=info.request_id,
                 trace_id=ids.trace_id,
@@ -230,7 +233,7 @@ class Recorder:
             ),
             alone=self.inflight <= 1,
         )
-        return body
+        return body, link
 
     def _count(self, info: CallInfo, o: Outcome, attempts: Sequence[Attempt]) -> None:
         m = self._metrics

@@ -9,7 +9,7 @@ import hashlib
 import logging
 import operator
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Protocol, get_type_hints
@@ -18,7 +18,7 @@ import orjson
 
 from unhardcoded.errors import UnhardcodedError
 
-STATUSES = ("started", "ok", "error", "partial", "no_route")
+STATUSES = ("started", "ok", "error", "partial", "no_route", "incomplete")
 FINAL_STATUSES = tuple(s for s in STATUSES if s != "started")
 DURABILITIES = ("strict", "fast")
 
@@ -71,6 +71,18 @@ class ReceiptRecord:
         """The values in RECEIPT_COLUMNS order."""
         values: tuple[Any, ...] = _ROW(self)
         return values
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where a committed final receipt sits in its tenant's chain (store/chain.py): what the
+    `x-unhardcoded-receipt` response header tells a client."""
+
+    seq: int
+    hash: str
+
+    def header(self) -> str:
+        return f"{self.seq}:{self.hash}"
 
 
 _NOT_COLUMNS = ("decision_blob",)  # stored once per hash in `decisions`, not on the receipt row
@@ -131,8 +143,9 @@ class ReceiptStore(Protocol):
     async def close(self) -> None:
         """Flush everything accepted, stop the writer, close connections."""
 
-    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> None:
-        """strict: return once the record is committed (or raise StoreWriteError). fast: return at once.
+    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> Link | None:
+        """strict: return once the record is committed (or raise StoreWriteError), with a final receipt's
+        place in its tenant's chain (None for a `started` record). fast: return None at once.
 
         `alone`: the caller is the only call in flight, so a backend may commit inline rather than hand
         the record to its group-commit writer (a latency win at low load only)."""
@@ -264,11 +277,17 @@ def decision_rows(records: Iterable[ReceiptRecord], stored: DecisionCache) -> li
     return sorted(rows.items())  # in hash order: two writers inserting the same new decisions cannot deadlock
 
 
-Item = tuple["ReceiptRecord", "asyncio.Future[None] | None"]  # a queued record and its strict waiter
+Item = tuple["ReceiptRecord", "asyncio.Future[Link | None] | None"]  # a queued record and its strict waiter
 
 
-def settle(batch: Sequence[Item], errors: Sequence[StoreWriteError | None], known: DecisionCache) -> None:
-    """On the event loop: wake each strict writer with its outcome; log what fast durability lost."""
+def settle(
+    batch: Sequence[Item],
+    errors: Sequence[StoreWriteError | None],
+    known: DecisionCache,
+    links: Mapping[str, Link] | None = None,
+) -> None:
+    """On the event loop: wake each strict writer with its outcome (a final's chain link, or None); log
+    what fast durability lost."""
     for (record, future), error in zip(batch, errors, strict=True):
         if error is not None:
             if record.decision_blob is not None and record.decision_hash is not None:
@@ -280,7 +299,8 @@ def settle(batch: Sequence[Item], errors: Sequence[StoreWriteError | None], know
         if future is None or future.done():
             continue
         if error is None:
-            future.set_result(None)
+            final = links is not None and record.status != "started"
+            future.set_result(links.get(record.request_id) if final and links is not None else None)
         else:
             future.set_exception(error)
 
@@ -314,13 +334,6 @@ def write_error(record: ReceiptRecord, exc: BaseException) -> StoreWriteError:
     err = StoreWriteError(f"receipt {record.request_id} was not stored: {exc}", request_id=record.request_id)
     err.__cause__ = exc
     return err
-
-
-def upsert_receipt_sql(ph: str, blob_ph: str) -> str:
-    cols = ", ".join(RECEIPT_COLUMNS)
-    values = ", ".join(blob_ph if c in BLOB_COLUMNS else ph for c in RECEIPT_COLUMNS)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in RECEIPT_COLUMNS if c != "request_id")
-    return f"INSERT INTO receipts ({cols}) VALUES ({values}) ON CONFLICT (request_id) DO UPDATE SET {sets}"
 
 
 def insert_decision_sql(ph: str, blob_ph: str) -> str:

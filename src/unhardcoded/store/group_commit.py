@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -29,7 +28,6 @@ from unhardcoded.store.base import (
     StoreWriteError,
     check_durability,
     check_record,
-    decision_rows,
     decisions_sql,
     expand,
     expand_trace,
@@ -38,13 +36,13 @@ from unhardcoded.store.base import (
     search_sql,
     summaries,
     trace_sql,
-    unknown_decision,
-    unresolved_hashes,
     write_error,
 )
+from unhardcoded.store.chain import Link
 from unhardcoded.store.migrations import Dialect
 
 Errors = list[StoreWriteError | None]
+Links = dict[str, Link]  # request_id -> where its committed final sits in its tenant's chain
 # Yields the records to commit in one transaction, receives what that commit raised (None: committed),
 # returns each record's error.
 FlushSteps = Generator[list[ReceiptRecord], Exception | None, Errors]
@@ -74,38 +72,41 @@ def flush_steps(
     return errors
 
 
-def run_steps(steps: FlushSteps, commit: Callable[[list[ReceiptRecord]], None]) -> Errors:
-    """Drive `flush_steps` with a blocking commit (the SQLite writer thread)."""
+def run_steps(steps: FlushSteps, commit: Callable[[list[ReceiptRecord]], Links]) -> tuple[Errors, Links]:
+    """Drive `flush_steps` with a blocking commit (the SQLite writer thread). Returns each record's error
+    and the chain links of the committed finals."""
+    links: Links = {}
     try:
         records = next(steps)
         while True:
             try:
-                commit(records)
+                links.update(commit(records))
                 failure = None
             except Exception as exc:
                 failure = exc
             records = steps.send(failure)
     except StopIteration as done:
         errors: Errors = done.value
-        return errors
+        return errors, links
 
 
 async def run_steps_async(
-    steps: FlushSteps, commit: Callable[[list[ReceiptRecord]], Awaitable[None]]
-) -> Errors:
+    steps: FlushSteps, commit: Callable[[list[ReceiptRecord]], Awaitable[Links]]
+) -> tuple[Errors, Links]:
     """Drive `flush_steps` with an awaitable commit (the PostgreSQL writer task)."""
+    links: Links = {}
     try:
         records = next(steps)
         while True:
             try:
-                await commit(records)
+                links.update(await commit(records))
                 failure = None
             except Exception as exc:
                 failure = exc
             records = steps.send(failure)
     except StopIteration as done:
         errors: Errors = done.value
-        return errors
+        return errors, links
 
 
 def gather(
@@ -123,41 +124,6 @@ def gather(
             return batch, True
         batch.extend(items)
     return batch, False
-
-
-@dataclass(frozen=True, slots=True)
-class CommitPlan:
-    """What one transaction writes: the new decision rows, the hashes to look up because no blob vouches for
-    them, and the receipt rows."""
-
-    decisions: list[tuple[str, bytes]]
-    unresolved: list[str]
-    rows: list[tuple[Any, ...]]
-
-    @classmethod
-    def of(cls, records: Sequence[ReceiptRecord], stored: DecisionCache) -> CommitPlan:
-        decisions = decision_rows(records, stored)
-        unresolved = unresolved_hashes(records, decisions, stored)
-        # Sum rows locked in one order (store/rollups.py); every write of one request takes the key of its
-        # last write, so the sort (stable) never reorders a request's writes: the last still wins.
-        last = {r.request_id: rollups.sort_key(r) for r in records}
-        ordered = sorted(records, key=lambda r: last[r.request_id])
-        return cls(decisions, unresolved, [r.params() for r in ordered])
-
-    def lookup_sql(self, ph: str) -> str:
-        return decisions_sql(ph, len(self.unresolved), blobs=False)
-
-    def check(self, found: Iterable[str]) -> list[str]:
-        """Raise UnknownDecisionError (the transaction rolls back) unless every unresolved hash was found."""
-        have = list(found)
-        if len(have) < len(self.unresolved):
-            raise unknown_decision(sorted(set(self.unresolved) - set(have)))
-        return have
-
-    def committed(self, stored: DecisionCache, found: Iterable[str]) -> None:
-        """After COMMIT: the writer knows these decisions are in the table."""
-        for digest in [d for d, _ in self.decisions] + list(found):
-            stored.add(digest)
 
 
 class GroupCommitStore:

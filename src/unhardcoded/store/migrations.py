@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unhardcoded.store import rollups
+from unhardcoded.store.base import STATUSES
 
 if TYPE_CHECKING:
     import psycopg
@@ -80,7 +81,12 @@ def m001_initial(d: Dialect) -> list[str]:
 def m002_rollups(d: Dialect) -> list[str]:
     """Token counts, fallbacks and the policy version as columns, and the hourly sums (store/rollups.py).
     Receipts stored before this have NULL tokens: roll-ups count them under `usage_calls` apart."""
-    added = [
+    added = m002_columns(d)
+    return [f"ALTER TABLE receipts ADD COLUMN {name} {kind}" for name, kind in added] + rollups.ddl(d)
+
+
+def m002_columns(d: Dialect) -> list[tuple[str, str]]:
+    return [
         ("input_tokens", d.integer),
         ("output_tokens", d.integer),
         ("cached_input_tokens", d.integer),
@@ -88,7 +94,6 @@ def m002_rollups(d: Dialect) -> list[str]:
         ("policy_name", "TEXT"),
         ("policy_version", d.integer),
     ]
-    return [f"ALTER TABLE receipts ADD COLUMN {name} {kind}" for name, kind in added] + rollups.ddl(d)
 
 
 def m003_policies(d: Dialect) -> list[str]:
@@ -108,7 +113,55 @@ def m003_policies(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_rollups, m003_policies)
+_M001_INDEXES = [s for s in m001_initial(SQLITE) if s.startswith("CREATE INDEX")]
+
+
+def m004_chain(d: Dialect) -> list[str]:
+    """The tamper-evident chain (store/chain.py): three columns per receipt, a head per tenant, one entry
+    per (tenant, sequence number) at most. The roll-up sums move from per-row triggers to the writer
+    (store/sums.py). `incomplete` becomes a status (a call the gateway lost, written by the sweeper).
+    Receipts stored before this migration stay outside the chain (their chain columns are NULL)."""
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+    chain = [("chain_seq", d.integer), ("chain_prev", "TEXT"), ("chain_hash", "TEXT")]
+    common = [
+        f"CREATE TABLE chain_heads (tenant TEXT PRIMARY KEY, seq {d.integer} NOT NULL, hash TEXT NOT NULL)",
+    ]
+    if d.name == "postgres":
+        return [
+            "DROP TRIGGER rollup_receipt ON receipts",
+            "DROP FUNCTION rollup_receipt()",
+            "ALTER TABLE receipts DROP CONSTRAINT receipts_status_check",
+            f"ALTER TABLE receipts ADD CONSTRAINT receipts_status_check CHECK (status IN ({statuses}))",
+            *(f"ALTER TABLE receipts ADD COLUMN {name} {kind}" for name, kind in chain),
+            "CREATE UNIQUE INDEX receipts_chain ON receipts ((COALESCE(tenant, '')), chain_seq) "
+            "WHERE chain_seq IS NOT NULL",
+            *common,
+        ]
+    # SQLite cannot change a CHECK constraint in place: the table is rebuilt (its documented procedure),
+    # which drops the old triggers with it.
+    (old,) = [s for s in m001_initial(d) if s.startswith("CREATE TABLE receipts")]
+    added = ", ".join(f"{n} {k}" for n, k in [*m002_columns(d), *chain])
+    table = old.replace("CREATE TABLE receipts", "CREATE TABLE receipts_m004").replace(
+        "'started', 'ok', 'error', 'partial', 'no_route'", statuses
+    )
+    table = table.rstrip().removesuffix(")") + f", {added})"
+    cols = "request_id, trace_id, span_id, parent_span_id, workflow_id, workflow_node, tenant, workload, "
+    cols += "status, created_at, finished_at, deployment, fingerprint, policy_sha256, catalog_version, "
+    cols += "decision_hash, cost_usd, baseline_cost_usd, savings_usd, latency_ms, body, "
+    cols += ", ".join(n for n, _ in m002_columns(d))
+    return [
+        table,
+        f"INSERT INTO receipts_m004 ({cols}) SELECT {cols} FROM receipts",
+        "DROP TABLE receipts",
+        "ALTER TABLE receipts_m004 RENAME TO receipts",
+        *_M001_INDEXES,
+        "CREATE UNIQUE INDEX receipts_chain ON receipts (COALESCE(tenant, ''), chain_seq) "
+        "WHERE chain_seq IS NOT NULL",
+        *common,
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_rollups, m003_policies, m004_chain)
 
 
 def migrate_sqlite(conn: sqlite3.Connection) -> list[str]:

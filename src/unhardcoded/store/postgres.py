@@ -13,28 +13,32 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from unhardcoded.store import policies
+from unhardcoded.store import chain, policies, sums
 from unhardcoded.store.base import (
     Item,
+    Link,
     ReceiptRecord,
     StoreError,
     insert_decision_sql,
     settle,
-    upsert_receipt_sql,
 )
 from unhardcoded.store.group_commit import (
-    CommitPlan,
     GroupCommitStore,
+    Links,
     flush_steps,
     gather,
     run_steps_async,
 )
 from unhardcoded.store.migrations import POSTGRES, migrate_postgres
+from unhardcoded.store.plan import CommitPlan, final_sql, heads_sql, new_heads_sql, put_heads_sql, upsert_sql
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 POLICY_LOCK_KEY = 0x706F6C  # any constant: the first key of the advisory locks that order policy versions
 
-UPSERT = upsert_receipt_sql("%s", "%b")
+UPSERT = upsert_sql("%s", "%b")
+SUMS = sums.upsert_sql("%s")
+PUT_HEADS = put_heads_sql("%s")
+NEW_HEADS = new_heads_sql("%s")
 INSERT_DECISION = insert_decision_sql("%s", "%b")
 
 
@@ -105,13 +109,14 @@ class PostgresStore(GroupCommitStore):
                 await conn.close()
         self._idle.clear()
 
-    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> None:
+    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> Link | None:
         wait = self._accept(record)
-        future = asyncio.get_running_loop().create_future() if wait else None
+        future: asyncio.Future[Link | None] | None = (
+            asyncio.get_running_loop().create_future() if wait else None
+        )
         self.stats.written += 1
         self._queue.put_nowait([(record, future)])
-        if future is not None:
-            await future
+        return await future if future is not None else None
 
     async def _run(self) -> None:
         stop = False
@@ -125,11 +130,11 @@ class PostgresStore(GroupCommitStore):
     async def _flush(self, batch: list[Item]) -> None:
         # OperationalError (connection lost twice, lock timeout) is the server's state, not one record's data.
         steps = flush_steps([r for r, _ in batch], self._stored, psycopg.OperationalError)
-        errors = await run_steps_async(steps, self._commit)
+        errors, links = await run_steps_async(steps, self._commit)
         self._count(batch, errors)
-        settle(batch, errors, self._known)
+        settle(batch, errors, self._known, links)
 
-    async def _commit(self, records: list[ReceiptRecord]) -> None:
+    async def _commit(self, records: list[ReceiptRecord]) -> Links:
         for attempt in (1, 2):
             if self._writer is None or self._writer.closed or self._writer.broken:
                 if self._writer is not None:
@@ -137,15 +142,15 @@ class PostgresStore(GroupCommitStore):
                 self._writer = None
                 self._writer = await self._connect()
             try:
-                await self._commit_on(self._writer, records)
-                return
+                return await self._commit_on(self._writer, records)
             except psycopg.OperationalError:
                 # A lost connection (server restart, failover, idle kill): the batch is idempotent upserts,
                 # so one retry on a fresh connection is safe even if the lost COMMIT did land.
                 if attempt == 2 or not self._writer.broken:
                     raise
+        raise AssertionError("unreachable")
 
-    async def _commit_on(self, conn: Conn, records: list[ReceiptRecord]) -> None:
+    async def _commit_on(self, conn: Conn, records: list[ReceiptRecord]) -> Links:
         plan = CommitPlan.of(records, self._stored)
         found: list[str] = []
         async with conn.transaction(), conn.cursor() as cur:
@@ -154,8 +159,28 @@ class PostgresStore(GroupCommitStore):
             if plan.unresolved:
                 await cur.execute(plan.lookup_sql("%s"), plan.unresolved)
                 found = plan.check(row[0] for row in await cur.fetchall())
-            await cur.executemany(UPSERT, plan.rows)
+            ids, tenants = plan.final_ids(), plan.tenants()
+            done: dict[str, Link | None] = {}
+            heads: dict[str, chain.Head] = {}
+            if ids:
+                # Lock the tenants' heads first, in tenant order (no deadlock between writers), then read
+                # which requests are final: a writer that waited for our lock then sees our rows.
+                await cur.executemany(NEW_HEADS, [(t,) for t in tenants])
+                await cur.execute(heads_sql("%s", len(tenants), lock=True), tenants)
+                heads = {t: chain.Head(seq, h) for t, seq, h in await cur.fetchall()}
+                await cur.execute(final_sql("%s", len(ids)), ids)
+                done = {
+                    rid: Link(seq, h) if seq is not None else None for rid, seq, h in await cur.fetchall()
+                }
+            out = plan.finish(done, heads)
+            await cur.executemany(UPSERT, out.rows)
+            for stmt, rows in zip(SUMS, out.sums, strict=True):
+                if rows:
+                    await cur.executemany(stmt, rows)
+            if out.heads:
+                await cur.executemany(PUT_HEADS, out.heads)
         plan.committed(self._stored, found)
+        return out.links
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[Conn]:

@@ -14,23 +14,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from unhardcoded.store import policies
+from unhardcoded.store import chain, policies, sums
 from unhardcoded.store.base import (
     Item,
+    Link,
     ReceiptRecord,
     check_record,
     insert_decision_sql,
     settle,
-    upsert_receipt_sql,
     write_error,
 )
-from unhardcoded.store.group_commit import CommitPlan, GroupCommitStore, flush_steps, gather, run_steps
+from unhardcoded.store.group_commit import GroupCommitStore, Links, flush_steps, gather, run_steps
 from unhardcoded.store.migrations import SQLITE, migrate_sqlite
+from unhardcoded.store.plan import CommitPlan, final_sql, heads_sql, put_heads_sql, upsert_sql
 
 T = TypeVar("T")
 
 PAGE_SIZE = 8192
-UPSERT = upsert_receipt_sql("?", "?")
+UPSERT = upsert_sql("?", "?")
+SUMS = sums.upsert_sql("?")
+PUT_HEADS = put_heads_sql("?")
 INSERT_DECISION = insert_decision_sql("?", "?")
 
 
@@ -145,36 +148,41 @@ class SqliteStore(GroupCommitStore):
             except queue.Empty:
                 break
 
-    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> None:
+    async def write(self, record: ReceiptRecord, *, alone: bool = False) -> Link | None:
         wait = self._accept(record)
         assert self._loop is not None
-        if wait and alone and not self._outbox and self._queue.empty() and self._commit_inline(record):
-            return
+        if wait and alone and not self._outbox and self._queue.empty():
+            committed, link = self._commit_inline(record)
+            if committed:
+                return link
         future = self._loop.create_future() if wait else None
         self.stats.written += 1
         self._outbox.append((record, future))
         if len(self._outbox) == 1:
             self._loop.call_soon(self._handoff)
         if future is not None:
-            await future
+            result: Link | None = await future
+            return result
+        return None
 
-    def _commit_inline(self, record: ReceiptRecord) -> bool:
+    def _commit_inline(self, record: ReceiptRecord) -> tuple[bool, Link | None]:
         """Commit one strict record right here when the caller is the only call in flight and nothing is
         queued: at low load that saves two thread hand-offs per receipt (under load, group commit wins).
         False (and nothing written) when the writer is busy or another process holds the database lock
         (the inline connection never waits for it); the caller queues."""
         if self._inline is None or not self._commit_lock.acquire(blocking=False):
-            return False
+            return False, None
+        links: Links = {}
         try:
             error = check_record(record, self._stored)
             if error is None:
                 try:
-                    self._commit(self._inline, [record])
+                    links = self._commit(self._inline, [record])
                     self._since_checkpoint += 1
                     if self._since_checkpoint >= CHECKPOINT_EVERY:
                         self._queue.put([])  # wake the writer to checkpoint, off the event loop
                 except sqlite3.OperationalError:
-                    return False  # locked by another process: let the writer wait for it
+                    return False, None  # locked by another process: let the writer wait for it
                 except Exception as exc:
                     error = write_error(record, exc)
             self.stats.written += 1
@@ -189,7 +197,7 @@ class SqliteStore(GroupCommitStore):
             if record.decision_blob is not None and record.decision_hash is not None:
                 self._known.discard(record.decision_hash)
             raise error
-        return True
+        return True, links.get(record.request_id) if record.status != "started" else None
 
     def _handoff(self) -> None:
         if self._outbox:
@@ -222,22 +230,36 @@ class SqliteStore(GroupCommitStore):
     def _flush(self, conn: sqlite3.Connection, batch: list[Item]) -> None:
         # OperationalError (locked, disk full, I/O) is the database's state, not one record's data.
         steps = flush_steps([r for r, _ in batch], self._stored, sqlite3.OperationalError)
-        errors = run_steps(steps, lambda records: self._commit(conn, records))
+        errors, links = run_steps(steps, lambda records: self._commit(conn, records))
         self._count(batch, errors)
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
-            self._loop.call_soon_threadsafe(settle, batch, errors, self._known)
+            self._loop.call_soon_threadsafe(settle, batch, errors, self._known, links)
 
-    def _commit(self, conn: sqlite3.Connection, records: list[ReceiptRecord]) -> None:
+    def _commit(self, conn: sqlite3.Connection, records: list[ReceiptRecord]) -> Links:
         plan = CommitPlan.of(records, self._stored)
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # the write lock: chain heads read here cannot move under us
         try:
             if plan.decisions:
                 conn.executemany(INSERT_DECISION, plan.decisions)
             found = []
             if plan.unresolved:
                 found = plan.check(row[0] for row in conn.execute(plan.lookup_sql("?"), plan.unresolved))
-            conn.executemany(UPSERT, plan.rows)
+            ids, tenants = plan.final_ids(), plan.tenants()
+            done: dict[str, Link | None] = {}
+            heads: dict[str, chain.Head] = {}
+            if ids:
+                for rid, seq, h in conn.execute(final_sql("?", len(ids)), ids):
+                    done[rid] = Link(seq, h) if seq is not None else None
+                for t, seq, h in conn.execute(heads_sql("?", len(tenants), lock=False), tenants):
+                    heads[t] = chain.Head(seq, h)
+            out = plan.finish(done, heads)
+            conn.executemany(UPSERT, out.rows)
+            for sql, rows in zip(SUMS, out.sums, strict=True):
+                if rows:
+                    conn.executemany(sql, rows)
+            if out.heads:
+                conn.executemany(PUT_HEADS, out.heads)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -245,6 +267,7 @@ class SqliteStore(GroupCommitStore):
                     conn.execute("ROLLBACK")
             raise
         plan.committed(self._stored, found)
+        return out.links
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open()
