@@ -1,5 +1,12 @@
-"""File systems that fail on cue, for the store-failure tests: a small tmpfs that can be filled or made
-read-only (root only: `mount -t tmpfs -o size=`), and a private PostgreSQL server that can be stopped."""
+"""File systems that fail on cue, for the store-failure tests: a small tmpfs (or a loop-mounted ext4 image)
+that can be filled or made read-only (root only), and a private PostgreSQL server that can be stopped.
+
+Read-only while the gateway runs: `mount -o remount,ro` answers "mount point is busy" as long as any file
+on the mount is open for writing (the kernel's writer count, checked for bind mounts too), and SQLite
+holds its database and WAL open for as long as the store is open. File modes do not stop root. What does:
+the immutable attribute (`chattr +i`) on ext4, which refuses every write even through a descriptor opened
+before it was set (SQLite sees EPERM: "disk I/O error"), and `chattr -i` gives the files back. tmpfs takes
+the attribute but does not enforce it on open descriptors, hence ext4 on a loop device for that case."""
 
 from __future__ import annotations
 
@@ -37,26 +44,46 @@ class SmallDisk:
         self._filler.unlink(missing_ok=True)
 
     def read_only(self) -> None:
-        subprocess.run(["mount", "-o", "remount,ro", str(self.path)], check=True)
+        """The files and the directory immutable (ext4 only): no write, no new file, even for root."""
+        subprocess.run(["chattr", "+i", *self._files(), str(self.path)], check=True)
 
     def writable(self) -> None:
-        subprocess.run(["mount", "-o", "remount,rw", str(self.path)], check=True)
+        subprocess.run(["chattr", "-i", *self._files(), str(self.path)], check=True)
+
+    def _files(self) -> list[str]:
+        # Not the WAL index (-shm): SQLite maps it into memory, and a store into a mapped page of an
+        # immutable file is a SIGBUS, not an error. The database and its WAL are what holds receipts.
+        return sorted(str(p) for p in self.path.iterdir() if p.is_file() and not p.name.endswith("-shm"))
 
 
 @contextlib.contextmanager
-def small_disk(tmp_path: Path, size_kb: int = 4096) -> Iterator[SmallDisk]:
+def small_disk(tmp_path: Path, size_kb: int = 4096, *, ext4: bool = False) -> Iterator[SmallDisk]:
+    """A size-capped tmpfs, or (`ext4`) an ext4 image on a loop device, mounted for this test."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a size-capped tmpfs")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mnt)], capture_output=True
-    )
+    kind = "an ext4 loop mount" if ext4 else "a size-capped tmpfs"
+    tools = ("mount", "mkfs.ext4", "chattr") if ext4 else ("mount",)
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in tools):
+        pytest.skip(f"needs root and {', '.join(tools)} to make {kind}")
+    if ext4:
+        image = tmp_path / "disk.img"
+        with image.open("wb") as f:
+            f.truncate(size_kb * 1024)
+        made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], capture_output=True)
+        cmd = ["mount", "-o", "loop", str(image), str(mnt)]
+    else:
+        made = subprocess.CompletedProcess([], 0)
+        cmd = ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mnt)]
+    done = made if made.returncode else subprocess.run(cmd, capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        pytest.skip(f"cannot make {kind} here: {done.stderr.decode().strip()}")
+    disk = SmallDisk(mnt)
     try:
-        yield SmallDisk(mnt)
+        yield disk
     finally:
+        if ext4:
+            with contextlib.suppress(subprocess.CalledProcessError, OSError):
+                disk.writable()  # an immutable file would outlive the test in the image
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 

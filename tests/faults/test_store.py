@@ -1,9 +1,11 @@
 """The receipt store failing (issue 10 item 3): a full or read-only disk under SQLite (a size-capped tmpfs,
-mounted by the test: root only, skipped elsewhere), and a private PostgreSQL server stopped mid-load.
+or an ext4 loop mount for read-only files, mounted by the test: root only, skipped elsewhere), and a private
+PostgreSQL server stopped mid-load.
 
 What must hold: in strict a call whose `started` record cannot be written is refused (503 + Retry-After)
-before any provider is called; a call in flight keeps at least its `started` record; `fast` counts what it
-dropped; the gateway recovers by itself once the store is back.
+before any provider is called; a call in flight keeps at least its `started` record, which the sweeper
+later finishes as `incomplete`; `fast` counts what it dropped; the gateway recovers by itself once the store
+is back.
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ from tests.faults.storefail import SmallDisk, private_postgres, small_disk
 from unhardcoded.testing.script import Step
 
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "policy": Q60}
-# Breaking and mending the disk, by name: (break, mend). A read-only file is not among them: this runs as
-# root, which file modes do not stop, and `mount -o remount,ro` refuses while SQLite holds the file open
-# for writing ("mount point busy"); a full disk is the failure a running gateway can meet.
+# Breaking and mending the disk, by name: (break, mend). Read-only is the files made immutable on ext4
+# (storefail.py says why not a read-only remount: the kernel refuses it while SQLite has the files open).
 HOW: dict[str, tuple[Callable[[SmallDisk], None], Callable[[SmallDisk], None]]] = {
     "full": (SmallDisk.fill, SmallDisk.free),
+    "read-only": (SmallDisk.read_only, SmallDisk.writable),
 }
 
 
 @pytest.fixture
-def disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    with small_disk(tmp_path) as d:
+def disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SmallDisk]:
+    how = getattr(getattr(request.node, "callspec", None), "params", {}).get("how")
+    with small_disk(tmp_path, ext4=how == "read-only") as d:
         yield d
 
 
@@ -123,6 +126,10 @@ def test_a_call_in_flight_when_the_store_fails_keeps_its_started_record(
         statuses = sorted(h.receipt(rid)["status"] for rid in ids)
         assert statuses in (["ok", "started"], ["ok", "ok"])
         assert status in (200, 500, 503)
+        # Once older than the call budget plus the grace, the sweeper finishes it: `incomplete`.
+        h.run(h.gateway._sweeper.sweep(now=time.time() + 3600))
+        statuses = sorted(h.receipt(rid)["status"] for rid in ids)
+        assert statuses in (["incomplete", "ok"], ["ok", "ok"])
     finally:
         h.stop()
 
