@@ -67,20 +67,27 @@ def key_of(r: ReceiptRecord) -> tuple[str, ...]:
 def batch_sums(finals: Iterable[ReceiptRecord]) -> list[list[tuple[Any, ...]]]:
     """Per level of `rollups.LEVELS` (days, then hours), the rows to upsert: (bucket, *KEYS, *sums), in key
     order, so every writer locks sum rows in one global order and two processes' batches cannot deadlock."""
-    levels: list[dict[Key, list[int]]] = [{} for _ in LEVELS]
+    groups: dict[Key, list[tuple[int, ...]]] = {}  # (hour, *key) -> contributions; a batch has few keys
     for r in finals:
-        hour = math.floor(r.created_at / HOUR_S)
-        key = key_of(r)
-        add = contribution(r)
-        for sums, (_, _, hours) in zip(levels, LEVELS, strict=True):
-            k = (hour // hours, *key)
-            have = sums.get(k)
-            if have is None:
-                sums[k] = [int(v) for v in add]
-            else:
-                for i, v in enumerate(add):
-                    have[i] += v
-    return [[(*k, *sums[k]) for k in sorted(sums)] for sums in levels]
+        k = (math.floor(r.created_at / HOUR_S), *key_of(r))
+        have = groups.get(k)
+        if have is None:
+            groups[k] = [contribution(r)]
+        else:
+            have.append(contribution(r))
+    hours = {k: [int(sum(col)) for col in zip(*adds, strict=True)] for k, adds in groups.items()}
+    out = []
+    for _, _, per in LEVELS:
+        if per == 1:
+            out.append([(*k, *hours[k]) for k in sorted(hours)])
+            continue
+        merged: dict[Key, list[int]] = {}
+        for (hour, *key), sums in hours.items():
+            k = (hour // per, *key)
+            have_sums = merged.get(k)
+            merged[k] = sums if have_sums is None else [a + b for a, b in zip(have_sums, sums, strict=True)]
+        out.append([(*k, *merged[k]) for k in sorted(merged)])
+    return out
 
 
 def upsert_sql(ph: str) -> list[str]:
