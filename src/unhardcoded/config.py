@@ -192,6 +192,20 @@ class OtelConfig(BaseModel):
         return v.strip()
 
 
+class CheckpointConfig(BaseModel):
+    """Signed checkpoints of the receipt chain (gateway/checkpoints.py): one per tenant once `every` new
+    receipts are chained, or once `every_s` seconds passed since its last one with new receipts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(default=1000, ge=1)
+    every_s: float = Field(default=60.0, gt=0)
+    # The Ed25519 key (`unhardcoded keys signing --new`): a PEM file, else a variable holding the PEM or
+    # the base64 of its seed. Neither set: no checkpoints are signed.
+    signing_key_file: str | None = None
+    signing_key_env: str | None = "UNHARDCODED_SIGNING_KEY"
+
+
 class Settings(BaseModel):
     """The whole config file (`unhardcoded.yaml`): providers, catalog overlay, policies, store, durability."""
 
@@ -215,6 +229,7 @@ class Settings(BaseModel):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     otel: OtelConfig | None = None  # OpenTelemetry export of receipts; off unless configured
+    checkpoints: CheckpointConfig = Field(default_factory=CheckpointConfig)
 
     def all_providers(self) -> dict[str, ProviderConfig]:
         """Built-in providers overridden (field by field) by the config's."""

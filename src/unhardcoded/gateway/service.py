@@ -8,6 +8,7 @@ nothing else.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections import Counter, OrderedDict
@@ -24,6 +25,7 @@ from unhardcoded.gateway.auth import OPEN, Caller
 from unhardcoded.gateway.breaker import Breakers
 from unhardcoded.gateway.budgets import Budgets, budget_rule
 from unhardcoded.gateway.call import CallRunner, Reply, Sink
+from unhardcoded.gateway.checkpoints import Checkpointer
 from unhardcoded.gateway.credentials import CredentialStore
 from unhardcoded.gateway.metrics import Metrics
 from unhardcoded.gateway.policies import Policies
@@ -90,6 +92,7 @@ class Gateway:
             on_cost=self._budgets.charge if self._budgets else None,
         )
         self._sweeper = Sweeper.for_settings(store, settings, self._metrics)
+        self.checkpoints = Checkpointer.for_settings(store, settings, os.environ if env is None else env)
         self._ids = Ids()
         self._blobs: OrderedDict[int, tuple[Decision, str, bytes, dict[str, int]]] = OrderedDict()
         self._no_key = self._upstream.no_key_rule(self._catalog)
@@ -491,11 +494,13 @@ class Gateway:
         await self._store.open()
         await self._store.put_catalog(self._catalog.version, orjson.dumps(self._catalog.to_dict()))
         self._sweeper.start()  # calls a crash left `started` become `incomplete`
+        self.checkpoints.start()  # signed checkpoints of the receipt chain (when a key is configured)
 
     async def close(self) -> None:
         await self._sweeper.close()
         await self._upstream.close()
         await self._recorder.close()
+        await self.checkpoints.close()  # after the last receipts, before the store closes
         await self._store.close()
 
 

@@ -13,6 +13,7 @@ from unhardcoded.errors import RequestError
 from unhardcoded.gateway.auth import Caller, KeyRing
 from unhardcoded.gateway.service import Gateway
 from unhardcoded.http.chat import ChatHandler
+from unhardcoded.http.checkpoints import add_checkpoint_routes
 from unhardcoded.http.errors import error_response, invalid_json, server_error
 from unhardcoded.http.guard import Guard, caller_of
 from unhardcoded.http.ui import add_ui_routes
@@ -210,5 +211,6 @@ def create_app(gw: Gateway, keys: KeyRing | None = None) -> Handler:
     app.get("/x/traces/{trace_id}", r.trace)
     app.get("/x/schema/{what}", r.schema)
     app.get("/openapi.json", r.openapi)
+    add_checkpoint_routes(app, gw)
     add_ui_routes(app, gw)
     return Guard(app, keys or KeyRing([]))

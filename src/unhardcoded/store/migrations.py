@@ -161,7 +161,23 @@ def m004_chain(d: Dialect) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_rollups, m003_policies, m004_chain)
+def m005_checkpoints(d: Dialect) -> list[str]:
+    """Signed checkpoints of the chain (gateway/checkpoints.py): at most one per (chain key, sequence
+    number), so several workers signing the same head write it once."""
+    return [
+        f"""CREATE TABLE checkpoints (
+            tenant TEXT NOT NULL,
+            seq {d.integer} NOT NULL,
+            hash TEXT NOT NULL,
+            created_at {d.float} NOT NULL,
+            key_id TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            PRIMARY KEY (tenant, seq)
+        )"""
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_rollups, m003_policies, m004_chain, m005_checkpoints)
 
 
 def migrate_sqlite(conn: sqlite3.Connection) -> list[str]:
