@@ -17,6 +17,7 @@ from unhardcoded.cli_finance import register as register_finance_commands
 from unhardcoded.cli_keys import register as register_keys_commands
 from unhardcoded.cli_report import register as register_report_commands
 from unhardcoded.cli_review import register as register_review_commands
+from unhardcoded.cli_verify import register as register_verify_commands
 from unhardcoded.config import load_settings
 from unhardcoded.errors import ConfigError, PolicyError, RequestError, UserError
 
@@ -170,6 +171,7 @@ register_keys_commands(app)
 register_finance_commands(app)
 register_adopt_commands(app)
 register_report_commands(app)
+register_verify_commands(app)
 
 
 def main() -> None:
