@@ -10,15 +10,22 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests import canary
+from tests.canary import ADMIN_GATEWAY_KEY, ALPHA_KEY, BETA_KEY, CLIENT_GATEWAY_KEY
 from unhardcoded.config import parse_settings
-from unhardcoded.gateway.auth import load_keyring
+from unhardcoded.gateway.auth import key_digest, load_keyring
 from unhardcoded.http.server import build_gateway, start_in_process
 from unhardcoded.testing import fake_openai
 from unhardcoded.testing.script import Script
 
 T = TypeVar("T")
-ALPHA_KEY = "sk-alpha-SECRET-0123456789"
-BETA_KEY = "sk-beta-SECRET-9876543210"
+# Canary keys: the session fails if any of them turns up in a receipt, a log, a dump or a body (canary.py).
+GATEWAY_AUTH = {
+    "keys": [
+        {"hash": key_digest(CLIENT_GATEWAY_KEY), "tenant": "canary", "scope": "client"},
+        {"hash": key_digest(ADMIN_GATEWAY_KEY), "tenant": "ops", "scope": "admin"},
+    ]
+}
 _CAPS = ["json_schema", "streaming", "tools", "vision"]
 
 
@@ -130,6 +137,9 @@ class Harness:
         self._runners.insert(0, runner)
 
     def stop(self) -> None:
+        if self.url:  # what /metrics says last must hold no secret either (checked by get)
+            self.get("/metrics", {"authorization": f"Bearer {ADMIN_GATEWAY_KEY}"})
+
         async def _stop() -> None:
             for r in self._runners:
                 await r.cleanup()
@@ -143,11 +153,11 @@ class Harness:
         req = urllib.request.Request(self.url + path, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                body = r.read()
+                body = _no_canary(r.read(), f"GET {path}")
                 ctype = r.headers.get("content-type", "")
                 return r.status, json.loads(body) if "json" in ctype else body.decode()
         except urllib.error.HTTPError as e:
-            raw = e.read()
+            raw = _no_canary(e.read(), f"GET {path}")
             return e.code, json.loads(raw) if raw.startswith(b"{") else raw.decode()
 
     def post(
@@ -162,12 +172,19 @@ class Harness:
         )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                raw = r.read()
+                raw = _no_canary(r.read(), f"POST {path}")
                 return r.status, dict(r.headers), json.loads(raw) if raw.startswith(b"{") else raw.decode()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), json.loads(e.read())
+            return e.code, dict(e.headers), json.loads(_no_canary(e.read(), f"POST {path}"))
 
     def receipt(self, request_id: str) -> dict[str, Any]:
         status, body = self.get(f"/x/receipts/{request_id}")
         assert status == 200, body
         return body
+
+
+def _no_canary(body: bytes, where: str) -> bytes:
+    """A body the gateway sent (an error, a receipt, /metrics) must carry no key: fail the test at once."""
+    hits = canary.find(body, f"the body of {where}")
+    assert not hits, f"a canary key in what the gateway answered: {hits[0]}"
+    return body

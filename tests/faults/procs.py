@@ -26,6 +26,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.canary import SIM_KEY
+
 _PID = re.compile(r"\bpid (\d+)")
 
 
@@ -110,7 +112,7 @@ class Gateway:
         """Start serving; returns the worker pids (the parent's own when it serves alone)."""
         n = self.workers if workers is None else workers
         cfg = self.write_config()
-        env = {**os.environ, "SIM_KEY": "sk-sim", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "SIM_KEY": SIM_KEY, "PYTHONUNBUFFERED": "1"}
         args = [sys.executable, "-m", "unhardcoded.cli", "serve", "--config", str(cfg), "--port",
                 str(self.port), "--workers", str(n)]  # fmt: skip
         self.log = []

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from tests.canary import SCRIPTED_KEYS
 from unhardcoded.config import parse_settings
 from unhardcoded.errors import CallFailed, ProviderError
 from unhardcoded.gateway.policies import Policies
@@ -27,7 +28,7 @@ from unhardcoded.providers.base import HttpCall
 from unhardcoded.providers.registry import load_adapters
 from unhardcoded.store import open_store
 
-KEYS = {"A_KEY": "key-a-0001", "B_KEY": "key-b-0002", "C_KEY": "key-c-0003"}
+KEYS = SCRIPTED_KEYS  # canary keys (tests/canary.py)
 
 
 def completion(text: str = "hi", *, prompt: int = 10, completion_tokens: int = 5, cached: int = 0) -> bytes:

@@ -6,6 +6,12 @@ from typing import Any
 
 from unhardcoded import __version__
 
+_TENANT = {
+    "type": "string",
+    "minLength": 1,
+    "description": "whose calls are read: a client key's own only; an admin's, every tenant's unless named",
+}
+
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
@@ -22,6 +28,8 @@ _ERRORS = {
     "400": _ok("invalid request or policy: the message names the field and the valid choices", _ERR),
     "404": _ok("not found", _ERR),
 }
+_401 = _ok("no valid gateway key (when keys are configured); WWW-Authenticate says how to send one", _ERR)
+_PUBLIC = ("/healthz", "/x/schema/{what}")  # answered without a key (http/guard.py PUBLIC)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -138,7 +146,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "audit: per fingerprint, the rules and what each excluded; one call's proof",
                 "parameters": [
                     {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for n in ("fingerprint", "request_id", "rule", "since", "until")
+                    for n in ("fingerprint", "request_id", "rule", "since", "until", "tenant")
                 ],
                 "responses": {"200": _ok("the audit"), **_ERRORS},
             }
@@ -155,6 +163,7 @@ def openapi_document() -> dict[str, Any]:
                             "since": {"type": "string"},
                             "until": {"type": "string"},
                             "workload": {"type": "string"},
+                            "tenant": _TENANT,
                             "live": {"type": "boolean"},
                         },
                     }
@@ -190,6 +199,7 @@ def openapi_document() -> dict[str, Any]:
                             "fingerprint": {"type": "string"},
                             "since": {"type": "string", "description": "30d, 12h, ... or ISO 8601"},
                             "until": {"type": "string"},
+                            "tenant": _TENANT,
                             "live": {"type": "boolean"},
                         },
                     }
@@ -267,11 +277,24 @@ def openapi_document() -> dict[str, Any]:
     }
     for path, summary in get_paths.items():
         paths[path] = {"get": {"summary": summary, "responses": {"200": _ok(summary)}}}
+    for path, ops in paths.items():
+        for op in ops.values():
+            if path in _PUBLIC:
+                op["security"] = []
+            else:
+                op["responses"]["401"] = _401
+    paths["/metrics"]["get"]["responses"]["403"] = _ok("a client key: metrics span every tenant", _ERR)
     return {
         "openapi": "3.1.0",
         "info": {"title": "unhardcoded gateway", "version": __version__},
         "paths": paths,
+        # Either header carries a gateway key (the OpenAI SDK sends the first, the Anthropic SDK the second).
+        "security": [{"bearer": []}, {"apiKey": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer KEY"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            },
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -295,6 +318,6 @@ def openapi_document() -> dict[str, Any]:
                     "description": "sigma-pol/v1; GET /x/schema/policy has the full schema",
                 },
                 "Receipt": {"type": "object", "description": "GET /x/schema/receipt has the full schema"},
-            }
+            },
         },
     }
