@@ -296,8 +296,7 @@ class Gateway:
         now = time.time()
         live = self.runtime(now) if live_flag else None
         if "fingerprint" in doc:
-            if not caller.admin:  # a period spans tenants: the period replay has no tenant filter yet
-                raise RequestError("fingerprint: replay over a period needs an admin key", path="fingerprint")
+            tenant = _review_tenant(doc.get("tenant"), caller)
             fp, since, until = doc.get("fingerprint"), doc.get("since"), doc.get("until")
             for name, v in (("fingerprint", fp), ("since", since), ("until", until)):
                 if v is not None and not isinstance(v, str):
@@ -309,6 +308,7 @@ class Gateway:
                 until=parse_when(until, now=now, name="until") if until else None,
                 catalog_now=self._catalog,
                 live=live,
+                tenant=tenant,
             )
         rid, tid = doc.get("request_id"), doc.get("trace_id")
         for name, v in (("request_id", rid), ("trace_id", tid)):
@@ -359,17 +359,17 @@ class Gateway:
         from unhardcoded.review.audit import audit
         from unhardcoded.review.replay import ReplayNotFound
 
-        known = {"fingerprint", "request_id", "rule", "since", "until"}
+        known = {"fingerprint", "request_id", "rule", "since", "until", "tenant"}
         unknown = sorted(set(query) - known)
         if unknown:
             raise RequestError(
                 f"{unknown[0]}: not an audit parameter", path=unknown[0], choices=sorted(known)
             )
         rid = query.get("request_id")
-        if not caller.admin:
-            if rid is None:  # the per-fingerprint audit spans tenants: it has no tenant filter yet
-                raise RequestError("request_id: a client key audits one of its own calls", path="request_id")
-            if await self.receipt(rid, caller) is None:
+        tenant = _review_tenant(query.get("tenant"), caller)
+        if rid is not None and tenant is not None:
+            found = await self._store.get(rid)  # another tenant's call answers as one that does not exist
+            if found is None or found.get("tenant") != tenant:
                 raise ReplayNotFound(f"no receipt {rid!r}", path="request_id")
         return await audit(
             self._store,
@@ -378,6 +378,7 @@ class Gateway:
             rule=query.get("rule"),
             since=query.get("since"),
             until=query.get("until"),
+            tenant=tenant,
         )
 
     async def simulate(self, doc: Any, caller: Caller = OPEN) -> dict[str, Any]:
@@ -388,14 +389,15 @@ class Gateway:
             raise RequestError(
                 'body: expected {"policy": {...} or "NAME", "since": "30d", ...}', path="policy"
             )
-        if not caller.admin:
-            raise RequestError("policy: what-if over past calls needs an admin key", path="policy")
+        tenant = _review_tenant(doc.get("tenant"), caller)
         for k in ("since", "until", "workload"):
             if doc.get(k) is not None and not isinstance(doc[k], str):
                 raise RequestError(f"{k}: expected a string", path=k)
         policy, name = doc["policy"], None
         if isinstance(policy, str):
-            name, policy = policy, self._policies.named(policy).canonical
+            if policy not in self._policies.configured:
+                await self._refresh_saved(policy, tenant)
+            name, policy = policy, self._policies.named(policy, tenant).canonical
         live = self.runtime(time.time()) if doc.get("live") is True else None
         return await simulate(
             self._store,
@@ -404,6 +406,7 @@ class Gateway:
             since=doc.get("since"),
             until=doc.get("until"),
             workload=doc.get("workload"),
+            tenant=tenant,
             default_baseline=self._settings.default_baseline,
             name=name,
             live=live,
@@ -502,6 +505,20 @@ class Gateway:
         await self._recorder.close()
         await self.checkpoints.close()  # after the last receipts, before the store closes
         await self._store.close()
+
+
+def _review_tenant(asked: Any, caller: Caller) -> str | None:
+    """The tenant whose calls an audit, a what-if or a period replay reads (None: every tenant's).
+
+    A client key reads its own tenant's only (naming another is a 400 that says nothing of it); an admin
+    reads every tenant's, or the one it names."""
+    if asked is not None and (not isinstance(asked, str) or not asked):
+        raise RequestError("tenant: expected a tenant name", path="tenant")
+    if caller.admin:
+        return asked
+    if asked is not None and asked != caller.tenant:
+        raise RequestError("tenant: a client key reads its own tenant's calls only", path="tenant")
+    return caller.tenant
 
 
 _POLICY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")

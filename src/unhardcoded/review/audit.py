@@ -132,6 +132,7 @@ async def audit(
     rule: str | None = None,
     since: When = None,
     until: When = None,
+    tenant: str | None = None,
     now: float | None = None,
     deployments: bool = True,
     progress: Progress | None = None,
@@ -140,15 +141,16 @@ async def audit(
     """With `request_id`: the proof for that one call (review/proof.py), for `rule` or every rule.
     Else per policy fingerprint (one, or every one seen) in [since, until): its canonical rules, the calls
     it governed, and per rule the calls it bit, the deployments it excluded (`deployments`: list them),
-    and those grouped by region and by capability. An unknown `rule` is a UserError listing the rules."""
+    and those grouped by region and by capability. An unknown `rule` is a UserError listing the rules.
+    `tenant`: only that tenant's calls count (None: every tenant's); the caller checks a `request_id`'s."""
     if request_id is not None:
         return await prove(store, request_id, rule=rule)
     window = parse_window(since, until, now=now)
     t0 = time.perf_counter()
-    total = await count(store, window, fingerprint=fingerprint) if progress is not None else 0
+    total = await count(store, window, fingerprint=fingerprint, tenant=tenant) if progress is not None else 0
     policies: dict[str, _Policy] = {}
     read = 0
-    async for rows in pages(store, window, fingerprint=fingerprint, page=page):
+    async for rows in pages(store, window, fingerprint=fingerprint, tenant=tenant, page=page):
         for r in rows:
             p = policies.setdefault(str(r.get("fingerprint")), _Policy())
             p.calls += 1
@@ -209,6 +211,7 @@ async def audit(
     return {
         "window": window.to_dict(),
         "fingerprint": fingerprint,
+        "tenant": tenant,
         "rule": rule,
         "receipts": read,
         "policies": out,

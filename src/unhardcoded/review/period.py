@@ -51,7 +51,12 @@ class _Group:
 
 
 async def _decisions(
-    store: ReceiptStore, fingerprint: str, since: float | None, until: float | None, page: int
+    store: ReceiptStore,
+    fingerprint: str,
+    since: float | None,
+    until: float | None,
+    page: int,
+    tenant: str | None,
 ) -> tuple[dict[str, _Group], int, list[str]]:
     """The distinct decisions of the period, with how many calls named each; and the calls without one."""
     groups: dict[str, _Group] = {}
@@ -59,7 +64,9 @@ async def _decisions(
     undecided: list[str] = []
     bound = until
     while True:
-        rows = await store.search(fingerprint=fingerprint, since=since, until=bound, limit=page)
+        rows = await store.search(
+            fingerprint=fingerprint, tenant=tenant, since=since, until=bound, limit=page
+        )
         new = [r for r in rows if r["request_id"] not in seen]
         for r in new:
             seen.add(r["request_id"])
@@ -87,16 +94,18 @@ async def replay_period(
     until: float | None = None,
     catalog_now: Catalog | None,
     live: RuntimeState | None = None,
+    tenant: str | None = None,
     progress: Progress | None = None,
     page: int = 5000,
 ) -> dict[str, Any]:
     """How many calls under `fingerprint` in [since, until) would route elsewhere today, grouped
     then-winner -> now-winner (the first deployment of the attempt plan, then and now). Every decision
-    is also rebuilt as then; any that differs is listed under `mismatches`."""
+    is also rebuilt as then; any that differs is listed under `mismatches`. `tenant`: only that tenant's
+    calls (None: every tenant's)."""
     if not fingerprint:
         raise UserError("fingerprint: required", path="fingerprint")
     t0 = time.perf_counter()
-    groups, n_calls, undecided = await _decisions(store, fingerprint, since, until, page)
+    groups, n_calls, undecided = await _decisions(store, fingerprint, since, until, page, tenant)
     replayer = Replayer(store, catalog_now, live=live)
     moves: dict[tuple[str | None, str | None], int] = {}
     mismatches: list[dict[str, Any]] = []
@@ -125,6 +134,7 @@ async def replay_period(
     ]
     return {
         "fingerprint": fingerprint,
+        "tenant": tenant,
         "since": since,
         "until": until,
         "catalog_now": catalog_now.version if catalog_now is not None else None,

@@ -58,9 +58,11 @@ async def pages(
     *,
     fingerprint: str | None = None,
     workload: str | None = None,
+    tenant: str | None = None,
     page: int = 2000,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Summaries (the store's indexed columns) of every receipt in the window, newest first, each once.
+    """Summaries (the store's indexed columns) of every receipt in the window, newest first, each once;
+    `tenant`: that tenant's only (None: every tenant's).
 
     `until` is exclusive, so each next page asks for everything up to just past the oldest row read: rows
     sharing that timestamp come back and are skipped by id; only the ids at that one timestamp are kept.
@@ -71,7 +73,12 @@ async def pages(
     size = page
     while True:
         rows = await store.search(
-            fingerprint=fingerprint, workload=workload, since=window.since, until=bound, limit=size
+            fingerprint=fingerprint,
+            workload=workload,
+            tenant=tenant,
+            since=window.since,
+            until=bound,
+            limit=size,
         )
         new = [r for r in rows if not (r["created_at"] == edge_ts and r["request_id"] in edge_ids)]
         if new:

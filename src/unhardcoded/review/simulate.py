@@ -157,6 +157,7 @@ async def simulate(
     since: When = None,
     until: When = None,
     workload: str | None = None,
+    tenant: str | None = None,
     default_baseline: str | None = None,
     name: str | None = None,
     live: RuntimeState | None = None,
@@ -165,18 +166,19 @@ async def simulate(
     page: int = 2000,
 ) -> dict[str, Any]:
     """The new policy (`policy_doc`, sigma-pol/v1) over the answered calls of [since, until) (optionally
-    of one workload), against `catalog` (today's). `live`: today's runtime rules (e.g. `rt:no-key`);
-    None assumes every deployment keyed and healthy. Raises PolicyError for a policy that does not
-    validate, UserError naming `since`/`until` for a bad window."""
+    of one workload, of one `tenant`), against `catalog` (today's). `live`: today's runtime rules (e.g.
+    `rt:no-key`); None assumes every deployment keyed and healthy. Raises PolicyError for a policy that
+    does not validate, UserError naming `since`/`until` for a bad window."""
     policy = parse_policy(policy_doc, catalog.fields, default_baseline=default_baseline, name=name)
     window = parse_window(since, until, now=now)
     t0 = time.perf_counter()
-    total = await count(store, window, workload=workload) if progress is not None else 0
+    scope = {"workload": workload, "tenant": tenant}
+    total = await count(store, window, **scope) if progress is not None else 0
     judge = _Judge(policy, catalog, live)
     t = _Tally()
     shapes: dict[str, Shape] = {}
     read = 0
-    async for rows in pages(store, window, workload=workload, page=page):
+    async for rows in pages(store, window, **scope, page=page):
         answered = [r for r in rows if r.get("status") in ANSWERED]
         for r in rows:
             if r.get("status") not in ANSWERED:
@@ -187,7 +189,7 @@ async def simulate(
         if progress is not None:
             progress(len(rows), max(total, read))
     seconds = time.perf_counter() - t0
-    return _result(t, judge, window, workload, read, seconds)
+    return {**_result(t, judge, window, workload, read, seconds), "tenant": tenant}
 
 
 def _result(
