@@ -196,9 +196,11 @@ class _Walk:
             if verdict:
                 self.fail(r.seq, f"receipt {r.row['request_id']}: {verdict}")
                 return False
-            for a in self.by_seq.get(r.seq, ()):
-                if a.hash != r.hash:
-                    self.since_trusted(r.seq, a)
+            anchors = self.by_seq.get(r.seq)
+            if anchors:
+                wrong = [a for a in anchors if a.hash != r.hash]
+                if wrong:
+                    self.since_trusted(r.seq, wrong[0])
                     return False
                 self.trusted = r.seq
             res.entries += 1
