@@ -21,6 +21,7 @@ reads pages in sequence order; memory holds one page and the hashes of the decis
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
@@ -269,11 +270,12 @@ async def verify_chain(
     walk.anchor(signed + [Anchor(s, h, "the client-held receipt") for s, h in claims])
     after = 0
     for _ in range(100):  # a live gateway may extend the chain while we read; this catches up, boundedly
-        async for rows in reader.walk(key, after):
-            if not await walk.page(rows):
-                return walk.res
-            if progress is not None:
-                progress(len(rows))
+        async with contextlib.aclosing(reader.walk(key, after)) as pages:
+            async for rows in pages:
+                if not await walk.page(rows):
+                    return walk.res
+                if progress is not None:
+                    progress(len(rows))
         head = await reader.head(key)
         if head is None or head[0] <= walk.res.last_seq or walk.res.last_seq == after:
             walk.ends(head)

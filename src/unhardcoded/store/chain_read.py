@@ -8,7 +8,9 @@ millions of receipts is never held in memory at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,7 +100,9 @@ class ChainReader:
         )
         return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
-    async def walk(self, key: str, after: int = 0, until: int | None = None) -> AsyncIterator[list[ChainRow]]:
+    async def walk(
+        self, key: str, after: int = 0, until: int | None = None
+    ) -> AsyncGenerator[list[ChainRow], None]:
         """Pages of the chain `key`, in sequence order, entries after `after` (up to `until`)."""
         ph = self.ph
         bound = f" AND chain_seq <= {ph}" if until is not None else ""
@@ -106,16 +110,28 @@ class ChainReader:
             f"SELECT {', '.join(ROW_COLUMNS)} FROM receipts WHERE COALESCE(tenant, '') = {ph} "
             f"AND chain_seq > {ph}{bound} ORDER BY chain_seq LIMIT {self.page}"
         )
-        while True:
+
+        def fetch(after: int) -> asyncio.Task[list[tuple[Any, ...]]]:
             params: list[Any] = [key, after] + ([until] if until is not None else [])
-            rows = await self._rows(query, params)
-            if not rows:
-                return
-            page = [_chain_row(r) for r in rows]
-            yield page
-            after = page[-1].seq
-            if len(rows) < self.page:
-                return
+            return asyncio.ensure_future(self._rows(query, params))
+
+        pending = fetch(after)
+        try:
+            while True:
+                rows = await pending
+                if not rows:
+                    return
+                page = [_chain_row(r) for r in rows]
+                # The next page is read (in the store's thread or connection) while this one is hashed.
+                if len(rows) == self.page:
+                    pending = fetch(page[-1].seq)
+                yield page
+                if len(rows) < self.page:
+                    return
+        finally:  # stopped early (a problem found): drop the read ahead, and retrieve its outcome
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
 
     async def decision_blobs(self, hashes: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
