@@ -8,6 +8,7 @@ Each test reads only what a user sees (the receipt, the bytes, the exception). W
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,11 @@ import orjson
 import pytest
 
 from tests.gateway.scripted import Answer, Rig, attempts
-from unhardcoded.errors import CallFailed, ProviderError
+from unhardcoded.errors import BudgetExceeded, CallFailed, NoRouteError, ProviderError
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.providers.sse import DONE
 
+MSG1 = [{"role": "user", "content": "hi"}]
 ONLY_A1 = {"rules": [{"field": "id", "op": "==", "value": "a/one"}]}
 
 
@@ -371,3 +373,145 @@ async def test_a_stream_that_outlives_the_call_budget_is_a_timeout(tmp_path: Pat
         ("timeout", "the call's total budget ran out")
     ]
     assert e.value.message == "all 1 attempt(s) failed; last: timeout: the call's total budget ran out"
+
+
+# -- what the walk records on each attempt -----------------------------------------------------------------
+
+ANTHROPIC_A = {
+    "providers": {
+        "a": {"kind": "anthropic", "base_url": "http://a.test", "api_key_env": "A_KEY"},
+        "b": {"kind": "openai", "base_url": "http://b.test/v1", "api_key_env": "B_KEY"},
+        "c": {"kind": "openai", "base_url": "http://c.test/v1", "api_key_env": "C_KEY"},
+    }
+}
+ANTHROPIC_ANSWER = orjson.dumps(
+    {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "hi"}],
+        "model": "claude-up",
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 2},
+    }
+)
+
+
+async def test_adapter_warnings_are_kept_on_failed_and_answering_attempts(tmp_path: Path) -> None:
+    async with Rig(tmp_path, **ANTHROPIC_A) as rig:
+        rig.transport.push("a", Answer(status=503, body=b"{}"), Answer(body=ANTHROPIC_ANSWER))
+        code, r = await rig.call(plan(), seed=7)
+    assert code == 200
+    failed, ok = r["attempts"]
+    assert failed["error_class"] == "server_error" and any("seed" in w for w in failed["warnings"])
+    assert ok["warnings"] == failed["warnings"] and r["warnings"] == ok["warnings"]
+
+
+async def test_an_answer_warning_joins_the_receipts_warnings(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:  # a stream without usage: the gateway says so on the receipt
+        rig.transport.push("a", Answer(chunks=[content("x"), stop(), DONE]))
+        sink = Sink(rig)
+        await rig.gw.chat_stream(stream_request(), sink)
+        r = await receipt_of(rig, sink)
+    assert r["warnings"] == ["the provider reported no token usage for this stream"]
+
+
+async def test_a_stream_is_asked_of_the_upstream_as_a_stream(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(chunks=[content("x"), stop(), DONE]))
+        await rig.gw.chat_stream(stream_request(), Sink(rig))
+        await rig.call(plan())
+    (_, _, streamed), (_, _, plain) = rig.transport.seen
+    assert streamed["stream"] is True and "stream" not in plain
+
+
+async def test_a_long_upstream_error_is_cut_to_500_characters_on_the_receipt(tmp_path: Path) -> None:
+    long = "x" * 2000
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(raises=ProviderError("server_error", long)))
+        _, r = await rig.call(ONLY_A1)
+    assert r["attempts"][0]["error"] == "x" * 500
+
+
+async def test_an_attempt_after_a_retry_after_wait_says_how_long_it_waited(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        limited = Answer(status=429, body=b"{}", headers={"retry-after": "0.01"})
+        rig.transport.push("a", limited, limited)
+        _, r = await rig.call(ONLY_A1)
+    assert [a["waited_s"] for a in r["attempts"]] == [None, 0.01, 0.01]
+    assert [a["error_class"] for a in r["attempts"]] == ["rate_limited", "rate_limited", None]
+
+
+async def test_a_failed_attempt_after_the_first_byte_has_its_own_ttft(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push(
+            "a",
+            Answer(chunks=[content("hel")], raises_after_chunks=ProviderError("connection_error", "reset")),
+        )
+        sink = Sink(rig)
+        await rig.gw.chat_stream(stream_request(), sink)
+        r = await receipt_of(rig, sink)
+    (a,) = r["attempts"]
+    assert is_ms(a["ttft_ms"]) and a["ttft_ms"] < r["outcome"]["ttft_ms"]
+
+
+async def test_the_open_circuit_says_why_it_opened(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:  # two failures open a circuit in this rig
+        rig.transport.push(
+            "a", Answer(status=503, body=b"{}"), Answer(raises=ProviderError("timeout", "slow"))
+        )
+        await rig.call(ONLY_A1)
+        await rig.call(ONLY_A1)
+        rules = {r.id: r for r in rig.gw.runtime(time.time()).rules}
+    assert dict(rules["rt:circuit-open"].excluded) == {"a/one": "2 consecutive failures, last: timeout"}
+
+
+async def test_retry_after_keeps_the_deployment_that_asked_out_of_the_next_calls(tmp_path: Path) -> None:
+    async with Rig(tmp_path, call_timeout_s=1) as rig:
+        rig.transport.push("a", Answer(status=429, body=b"{}", headers={"retry-after": "30"}))
+        await rig.call(ONLY_A1)
+        rules = {r.id: r for r in rig.gw.runtime(time.time()).rules}
+        code, r = await rig.call(plan())
+    assert dict(rules["rt:circuit-open"].excluded) == {"a/one": "Retry-After 30s"}
+    assert code == 200 and attempts(r) == [("a/two", None, False)]
+
+
+# -- calls that never reach a provider -----------------------------------------------------------------------
+
+
+async def test_no_route_says_why_on_the_receipt_and_to_the_client(tmp_path: Path) -> None:
+    nobody = {"rules": [{"id": "nope", "field": "id", "op": "==", "value": "nobody"}]}
+    async with Rig(tmp_path) as rig:
+        with pytest.raises(NoRouteError) as e:
+            await rig.gw.chat(ChatRequest.parse({"model": "auto", "messages": MSG1, "policy": nobody}, {}))
+        r = await rig.gw.receipt(e.value.request_id)
+    assert r is not None
+    error = r["outcome"]["error"]
+    assert error["error_class"] == "no_route" and "nope" in error["message"]
+    assert e.value.message == (
+        f"no deployment passed the policy: {error['message']}. "
+        f"GET /x/receipts/{e.value.request_id} shows every candidate."
+    )
+    assert e.value.headers["x-unhardcoded-request-id"] == e.value.request_id
+
+
+async def test_a_spent_cap_says_which_on_the_receipt_and_to_the_client(tmp_path: Path) -> None:
+    cap = {"id": "daily", "usd": 1e-9, "period": "day"}
+    async with Rig(tmp_path, budgets=[cap]) as rig:
+        await rig.call({"on_budget": "reject"}, max_tokens=5)
+        with pytest.raises(BudgetExceeded) as e:
+            await rig.gw.chat(
+                ChatRequest.parse(
+                    {"model": "auto", "messages": MSG1, "max_tokens": 5, "policy": {"on_budget": "reject"}},
+                    {},
+                )
+            )
+        r = await rig.gw.receipt(e.value.request_id)
+    assert r is not None
+    error = r["outcome"]["error"]
+    assert error["error_class"] == "budget_exceeded" and error["message"].startswith(
+        "spend cap 'daily' reached: "
+    )
+    assert e.value.budget == "daily"
+    assert e.value.message == f"{error['message']}. GET /x/budgets shows every cap and what is left."
+    assert e.value.headers["x-unhardcoded-request-id"] == e.value.request_id
