@@ -2,8 +2,10 @@
 
 Spend is read from the receipt store — so it survives restarts and, on PostgreSQL, is shared by every
 gateway process — and cached for `ttl_s`; each call this process finishes is added to the cached figure at
-once. A cap can therefore be overshot by at most the calls in flight (in every process) plus what other
-processes committed within the last `ttl_s`.
+once. Once less than `fresh_below` of a cap is left, every call reads the spend afresh: from then on a
+call is let through only if the spend committed by every process leaves room for it, so the cap is
+overshot by at most the calls already in flight (in every process). The one exception: other processes
+spending more than `fresh_below` of the cap within `ttl_s`, which a process sees up to `ttl_s` late.
 
 When a cap would be exceeded — the call's best candidate costs more than what is left — the policy's
 `on_budget` decides: `reject` drops every deployment (the call is refused with a 429 naming the budget),
@@ -67,6 +69,7 @@ class Budgets:
         store: ReceiptStore,
         *,
         ttl_s: float = 1.0,
+        fresh_below: float = 0.1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         ids = [c.id for c in caps]
@@ -76,6 +79,7 @@ class Budgets:
         self._caps = tuple(caps)
         self._store = store
         self._ttl = ttl_s
+        self._fresh_below = Decimal(repr(fresh_below))
         self._clock = clock
         self._cache: dict[str, tuple[float, float, Decimal]] = {}  # id -> (period start, read at, spent)
 
@@ -93,11 +97,16 @@ class Budgets:
         now = self._clock()
         since = period_start(cap.period, now)
         hit = self._cache.get(cap.id)
-        if hit is None or hit[0] != since or now - hit[1] > self._ttl:
+        if hit is None or hit[0] != since or now - hit[1] > self._ttl or self._tight(cap, hit[2]):
             spent = await self._store.spend_since(since, workload=cap.workload, tenant=cap.tenant)
             hit = (since, now, spent)
             self._cache[cap.id] = hit
         return Standing(cap, since, hit[2])
+
+    def _tight(self, cap: BudgetConfig, spent: Decimal) -> bool:
+        """Close enough to the cap that another process's unseen spend could decide: read it afresh."""
+        usd = Decimal(repr(cap.usd))
+        return usd - spent < usd * self._fresh_below
 
     async def tightest(self, workload: str, tenant: str | None) -> Standing | None:
         """The applicable cap with the least left, or None when no cap applies."""

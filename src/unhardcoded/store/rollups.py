@@ -236,10 +236,18 @@ def rollup_sql(
 def spend_sql(
     d: Dialect, ph: str, since: float, *, tenant: str | None, workload: str | None
 ) -> tuple[str, list[Any]]:
-    """The committed cost (1e-10 USD) of final receipts created at or after `since`, in three sums."""
+    """The committed cost (1e-10 USD) of final receipts created at or after `since`, in three sums. A
+    budget's period starts on the hour (midnight, the 1st): then its first hour is whole and read from
+    `rollup_hours` too, no receipt at all, so a tight cap can read it on every call."""
     hs = math.floor(since / HOUR_S)
     ds = hs // 24
     where, filter_params = _filters(ph, "", d, tenant, workload)
+    if since == hs * HOUR_S:
+        sql = (
+            f"SELECT SUM(cost_e10) FROM rollup_days WHERE day > {ph}{where} UNION ALL "
+            f"SELECT SUM(cost_e10) FROM rollup_hours WHERE hour >= {ph} AND hour < {ph}{where}"
+        )
+        return sql, [ds, *filter_params, hs, 24 * (ds + 1), *filter_params]
     raw_where, raw_params = _filters(ph, "r", d, tenant, workload)
     edge, edge_params = _edge(d, ph, hs, since, math.inf)
     sql = (  # whole days after the edge day, the edge day's later hours, the edge hour's receipts
