@@ -100,34 +100,48 @@ class ChainReader:
         )
         return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
-    async def walk(
-        self, key: str, after: int = 0, until: int | None = None
-    ) -> AsyncGenerator[list[ChainRow], None]:
-        """Pages of the chain `key`, in sequence order, entries after `after` (up to `until`)."""
-        ph = self.ph
-        bound = f" AND chain_seq <= {ph}" if until is not None else ""
-        query = (
-            f"SELECT {', '.join(ROW_COLUMNS)} FROM receipts WHERE COALESCE(tenant, '') = {ph} "
-            f"AND chain_seq > {ph}{bound} ORDER BY chain_seq LIMIT {self.page}"
+    async def walk(self, key: str, after: int = 0) -> AsyncGenerator[list[ChainRow], None]:
+        """Pages of the chain `key` in sequence order, the entries after `after`.
+
+        Each page asks for a range of sequence numbers (after, after + page], not "the next `page` rows":
+        an untouched chain has no gaps, so the range holds exactly the page, and the read never depends on
+        the planner's statistics (right after a bulk load PostgreSQL's are stale, and a LIMIT query then
+        sorted every remaining row of the tenant for each page). A short range is the end of the chain or
+        a gap: the next stored entry, if any, is looked up by itself and the walk goes on from there."""
+        columns, ph = ", ".join(ROW_COLUMNS), self.ph
+        in_range = (
+            f"SELECT {columns} FROM receipts WHERE COALESCE(tenant, '') = {ph} "
+            f"AND chain_seq > {ph} AND chain_seq <= {ph} ORDER BY chain_seq"
+        )
+        following = (
+            f"SELECT {columns} FROM receipts WHERE COALESCE(tenant, '') = {ph} "
+            f"AND chain_seq > {ph} ORDER BY chain_seq LIMIT 1"
         )
 
-        def fetch(after: int) -> asyncio.Task[list[tuple[Any, ...]]]:
-            params: list[Any] = [key, after] + ([until] if until is not None else [])
-            return asyncio.ensure_future(self._rows(query, params))
+        lo = after  # the range being read is (lo, lo + page]
+
+        def fetch(start: int) -> asyncio.Task[list[tuple[Any, ...]]]:
+            nonlocal lo
+            lo = start
+            return asyncio.ensure_future(self._rows(in_range, [key, start, start + self.page]))
 
         pending = fetch(after)
         try:
             while True:
                 rows = await pending
-                if not rows:
-                    return
                 page = [_chain_row(r) for r in rows]
-                # The next page is read (in the store's thread or connection) while this one is hashed.
-                if len(rows) == self.page:
+                full = len(rows) == self.page
+                if full:  # the next range is read (in the store's thread or connection) while this is hashed
                     pending = fetch(page[-1].seq)
-                yield page
-                if len(rows) < self.page:
+                if page:
+                    yield page
+                if full:
+                    continue
+                nxt = await self._rows(following, [key, page[-1].seq if page else lo])
+                if not nxt:
                     return
+                yield [_chain_row(nxt[0])]
+                pending = fetch(int(nxt[0][ROW_COLUMNS.index("chain_seq")]))
         finally:  # stopped early (a problem found): drop the read ahead, and retrieve its outcome
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
