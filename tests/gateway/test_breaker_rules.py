@@ -158,3 +158,22 @@ def test_retry_after_does_not_count_as_a_failure() -> None:
     b.cool_down("d", 0.0, 1.0, reason="Retry-After 1s")
     failures(b, 1, now=0.5)
     assert b.open_now(0.5) == {"d": "Retry-After 1s"}
+
+
+def test_a_success_after_a_circuit_expired_changes_no_circuit() -> None:
+    b = Breakers(threshold=2, open_s=10)
+    failures(b, 2)
+    assert b.open_now(10.0) == {}  # expired: half-open
+    v = b.version
+    b.success("d")
+    assert b.version == v
+    failures(b, 1, now=11.0)  # the success reset the count: one failure no longer re-opens it
+    assert b.open_now(11.0) == {}
+
+
+def test_a_success_closes_a_circuit_that_ends_within_a_second_of_the_epoch() -> None:
+    b = Breakers(threshold=1, open_s=0.5)
+    failures(b, 1, now=0.0)
+    v = b.version
+    b.success("d")
+    assert b.version == v + 1
