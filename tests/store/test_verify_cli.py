@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from tests.store.test_tamper import SIGNER, build, raw
@@ -84,3 +85,15 @@ def test_keys_signing_new_then_export(tmp_path: Path) -> None:
     assert "PRIVATE" not in shown.output
     none = cli.invoke(app, ["keys", "signing"], env={"UNHARDCODED_SIGNING_KEY": ""})
     assert none.exit_code == 2 and "no signing key is configured" in none.output
+
+
+def test_a_long_store_shows_a_progress_bar(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import unhardcoded.cli_verify
+
+    asyncio.run(build(backend))
+    monkeypatch.setattr(unhardcoded.cli_verify, "_PROGRESS_FROM", 10)  # 15 receipts count as long here
+    ok = cli.invoke(app, ["verify", "--store", backend.url, pubkey(tmp_path)], env={"COLUMNS": "100"})
+    assert ok.exit_code == 0, ok.output
+    assert "tenant 'acme': 12 receipts intact" in ok.output

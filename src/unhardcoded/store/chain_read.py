@@ -92,14 +92,6 @@ class ChainReader:
             for t, s, h in await self._rows("SELECT tenant, seq, hash FROM chain_heads")
         }
 
-    async def max_seq(self, key: str) -> int:
-        rows = await self._rows(
-            f"SELECT MAX(chain_seq) FROM receipts WHERE COALESCE(tenant, '') = {self.ph} "
-            "AND chain_seq IS NOT NULL",
-            (key,),
-        )
-        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
-
     async def walk(self, key: str, after: int = 0) -> AsyncGenerator[list[ChainRow], None]:
         """Pages of the chain `key` in sequence order, the entries after `after`.
 
