@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.canary import MARKER
 from tests.e2e.harness import Harness
 from unhardcoded.errors import ConfigError
 from unhardcoded.gateway.auth import key_digest
 from unhardcoded.gateway.receipts import workflow_trace_id
 from unhardcoded.http.server import serve
 
-ACME, GLOBEX, ADMIN = "uh_acme-client-key-0001", "uh_globex-client-key-0002", "uh_admin-key-0003"
+# Canary keys (tests/canary.py): the session fails if one turns up in a receipt, a log, a dump or a body.
+ACME, GLOBEX, ADMIN = f"uh_acme-{MARKER}-0001", f"uh_globex-{MARKER}-0002", f"uh_admin-{MARKER}-0003"
 AUTH = {
     "keys": [
         {"hash": key_digest(ACME), "tenant": "acme", "scope": "client"},
