@@ -298,3 +298,5 @@ async def test_passed_over_candidates_of_real_calls_recomputed_from_the_bodies(
             for p in g["passed_over"]
         }
         assert got == dict(want.get(key, {})), key
+        per_call = [Decimal(p["extra_usd"]) / p["calls"] for p in g["passed_over"]]
+        assert per_call == sorted(per_call), key  # the nearest alternatives first

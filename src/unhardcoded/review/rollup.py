@@ -14,9 +14,12 @@ out of the savings, never counted as saving nothing.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cmp_to_key
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -27,7 +30,6 @@ from unhardcoded.store.base import ReceiptStore
 from unhardcoded.store.rollups import BY, MONEY_SCALE
 
 BY_CHOICES = tuple(BY)
-_MTOK = Decimal(1_000_000)
 COUNTS = (
     "calls",
     "ok",
@@ -93,6 +95,7 @@ def iso(ts: float) -> str:
 
 
 Prices = tuple[Decimal, Decimal, Decimal]  # input, cached input, output: USD per million tokens
+Units = tuple[int, int, int]  # the same prices as integers: units of 10**-scale USD per million tokens
 
 
 class _Pricing:
@@ -103,6 +106,10 @@ class _Pricing:
         self.store = store
         self.est: dict[str, list[tuple[str, float | None]]] = {}  # decision -> passers, estimated cost
         self.catalogs: dict[str, dict[str, Prices | None] | None] = {}  # version -> id -> prices
+        # The prices again as integers at one scale for every catalog read: a group's passers are priced
+        # with int arithmetic (a Decimal per passer and group was most of a roll-up by day), exactly.
+        self.scale = 0
+        self._units: dict[str, dict[str, Units | None]] = {}
         self.unreadable: set[str] = set()
         self.sets: list[frozenset[str]] = []
         self._set_ids: dict[frozenset[str], int] = {}
@@ -126,6 +133,13 @@ class _Pricing:
                 self.catalogs[v] = {d["id"]: _prices(d) for d in deps} if deps is not None else None
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 self.catalogs[v] = None
+        prices = [p for c in self.catalogs.values() if c for p in c.values() if p]
+        self.scale = max([0, *(-int(x.as_tuple().exponent) for p in prices for x in p)])
+        self._units = {
+            v: {d: _units(p, self.scale) if p else None for d, p in c.items()}
+            for v, c in self.catalogs.items()
+            if c is not None
+        }
 
     def pricier(self, decision: str, chosen: str) -> int | None:
         """The id of the set of passers the decision estimated pricier than `chosen` for that request;
@@ -149,15 +163,24 @@ class _Pricing:
             est = self._est_by_id[decision] = dict(self.est.get(decision, []))
         return est
 
-    def cost(self, version: str, dep_id: str, usage: tuple[int, int, int]) -> Decimal | None:
-        """Exact cost of (input, cached input, output) tokens at the deployment's prices in that catalog."""
-        cat = self.catalogs.get(version)
+    def cost(self, version: str, dep_id: str, usage: tuple[int, int, int]) -> int | None:
+        """Exact cost of (input, cached input, output) tokens at the deployment's prices in that catalog,
+        in units of 10**-(6 + scale) USD (`usd_of` turns it into dollars)."""
+        cat = self._units.get(version)
         p = cat.get(dep_id) if cat is not None else None
         if p is None:
             return None
         inp, cached, out = usage
         cached = min(cached, inp)
-        return ((inp - cached) * p[0] + cached * p[1] + out * p[2]) / _MTOK
+        return (inp - cached) * p[0] + cached * p[1] + out * p[2]
+
+    def usd_of(self, units: int) -> Decimal:
+        return Decimal(units).scaleb(-6 - self.scale)
+
+
+def _units(p: Prices, scale: int) -> Units:
+    """Prices with at most `scale` decimals, as exact integers of 10**-scale."""
+    return int(p[0].scaleb(scale)), int(p[1].scaleb(scale)), int(p[2].scaleb(scale))
 
 
 def _prices(dep: Mapping[str, Any]) -> Prices | None:
@@ -198,7 +221,7 @@ def _passed_over(
         acc[2] += r["output_tokens"]
         acc[3] += r["usage_calls"]
     tokens: dict[tuple[str, str], list[int]] = {}  # (catalog, passer) -> input, cached, output
-    found: dict[str, list[Any]] = {}  # passer -> calls, chosen cost
+    found: dict[str, list[int]] = {}  # passer -> calls, chosen cost (pricing units, as all money here)
     for (version, chosen), by_set in usage.items():
         costs = {}
         for set_id, u in by_set.items():
@@ -211,13 +234,13 @@ def _passed_over(
             continue
         union = frozenset().union(*(pricing.sets[i] for i in costs))
         total = [sum(by_set[i][j] for i in costs) for j in range(4)]
-        total_cost = sum(costs.values(), Decimal(0))
+        total_cost = sum(costs.values())
         for dep_id in union:
             t = tokens.setdefault((version, dep_id), [0, 0, 0])
             t[0] += total[0]
             t[1] += total[1]
             t[2] += total[2]
-            f = found.setdefault(dep_id, [0, Decimal(0)])
+            f = found.setdefault(dep_id, [0, 0])
             f[0] += total[3]
             f[1] += total_cost
         for set_id, cost in costs.items():
@@ -229,28 +252,37 @@ def _passed_over(
                 t[2] -= u[2]
                 found[dep_id][0] -= u[3]
                 found[dep_id][1] -= cost
-    would: dict[str, Decimal] = {}
+    would: dict[str, int] = {}
     for (version, dep_id), t in tokens.items():
         cost = pricing.cost(version, dep_id, (t[0], t[1], t[2]))
         if cost is not None:
-            would[dep_id] = would.get(dep_id, Decimal(0)) + cost
+            would[dep_id] = would.get(dep_id, 0) + cost
     out = [
         (would[dep_id] - chosen_cost, dep_id, calls, chosen_cost)
         for dep_id, (calls, chosen_cost) in found.items()
         if calls and dep_id in would
     ]
-    out.sort(key=lambda x: (x[0] / x[2], x[1]))  # the nearest alternatives first: least extra per call
+    # The nearest alternatives first: least extra per call (exactly: a / b < c / d as a * d < c * b).
+    nearest = heapq.nsmallest(limit, out, key=cmp_to_key(_nearer))
+    usd = pricing.usd_of
     listed = [
         {
             "deployment": dep_id,
             "calls": calls,
-            "would_cost_usd": money(would[dep_id]),
-            "chosen_cost_usd": money(chosen_cost),
-            "extra_usd": money(extra),
+            "would_cost_usd": money(usd(would[dep_id])),
+            "chosen_cost_usd": money(usd(chosen_cost)),
+            "extra_usd": money(usd(extra)),
         }
-        for extra, dep_id, calls, chosen_cost in out[:limit]
+        for extra, dep_id, calls, chosen_cost in nearest
     ]
     return listed, len(out) - len(listed), unpriced
+
+
+def _nearer(a: tuple[int, str, int, int], b: tuple[int, str, int, int]) -> int:
+    lhs, rhs = a[0] * b[2], b[0] * a[2]
+    if lhs != rhs:
+        return -1 if lhs < rhs else 1
+    return -1 if a[1] < b[1] else (1 if a[1] > b[1] else 0)
 
 
 def summarise(sums: Mapping[str, int]) -> dict[str, Any]:
@@ -283,11 +315,12 @@ def summarise(sums: Mapping[str, int]) -> dict[str, Any]:
 
 
 _SUMMED = (*COUNTS, *MONEY)
+_COLUMNS = itemgetter(*_SUMMED)
 
 
-def _add(into: dict[str, int], row: Mapping[str, Any]) -> None:
-    for k in _SUMMED:
-        into[k] = into.get(k, 0) + row[k]
+def _sums(rows: list[Mapping[str, Any]]) -> dict[str, int]:
+    """Column sums of a group's rows (one pass per column over tuples, not a dict update per value)."""
+    return dict(zip(_SUMMED, map(sum, zip(*map(_COLUMNS, rows), strict=True)), strict=True))
 
 
 def _label(by: str, key: Any) -> Any:
@@ -322,10 +355,9 @@ async def rollup(
     total: dict[str, int] = dict.fromkeys((*COUNTS, *MONEY), 0)
     groups = []
     for key, members in by_group.items():
-        sums: dict[str, int] = {}
-        for m in members:
-            _add(sums, m)
-            _add(total, m)
+        sums = _sums(members)
+        for k in _SUMMED:
+            total[k] += sums[k]
         over, more, unpriced = _passed_over(members, pricing, passed_over)
         groups.append(
             {
@@ -365,9 +397,10 @@ async def series(
     """Per day and workload: cost, baseline and savings (of the compared calls), for the chart."""
     start, end = period(since, until, now=time.time() if now is None else now)
     rows = await store.rollup_rows(["day", "workload"], start, end, tenant=tenant)
-    sums: dict[tuple[int, str], dict[str, int]] = {}
+    groups: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
     for r in rows:
-        _add(sums.setdefault((int(r["day"]), r["workload"]), {}), r)
+        groups.setdefault((int(r["day"]), r["workload"]), []).append(r)
     return [
-        {"day": _label("day", day), "workload": wl, **summarise(s)} for (day, wl), s in sorted(sums.items())
+        {"day": _label("day", day), "workload": wl, **summarise(_sums(g))}
+        for (day, wl), g in sorted(groups.items())
     ]
