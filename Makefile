@@ -46,21 +46,25 @@ catalog: $(STAMP)
 # Mutation testing (docs/mutation.md): minutes, not seconds, so not part of `make test`. Each package is
 # mutated in its own directory, build/mutation/<package> (links to src, tests and pyproject.toml plus a
 # setup.cfg holding its [mutmut] section), so its mutants run against its own tests only.
-# MUTANTS='unhardcoded.gateway.fallback.*' runs only the mutants whose names match.
+# MUTANTS='unhardcoded.gateway.fallback.*' runs only the mutants whose names match. MUTATION_KEEP=1 keeps
+# build/mutation/<package> from the last run, so a run goes on from there (module by module, or survivors
+# again after new tests); the printed score then covers every mutant checked so far.
 MUTATION_PACKAGES ?= policy gateway
 MUTATION_JOBS ?= 2
+MUTATION_KEEP ?= 0
 MUTANTS ?=
 
 mutation: $(STAMP)
 	$(BIN)/pip install -q -e '.[mutation]'
 	@set -e; for pkg in $(MUTATION_PACKAGES); do \
 	  case $$pkg in gateway) tests="tests/gateway";; *) tests="tests/$$pkg";; esac; \
-	  dir=build/mutation/$$pkg; rm -rf $$dir; mkdir -p $$dir; \
+	  dir=build/mutation/$$pkg; \
+	  if [ "$(MUTATION_KEEP)" != 1 ] || [ ! -f $$dir/setup.cfg ]; then rm -rf $$dir; mkdir -p $$dir; \
 	  for f in src tests pyproject.toml; do ln -s ../../../$$f $$dir/$$f; done; \
 	  printf '[mutmut]\nsource_paths = src\nonly_mutate = src/unhardcoded/%s/*\n' $$pkg > $$dir/setup.cfg; \
 	  printf 'pytest_add_cli_args_test_selection =\n' >> $$dir/setup.cfg; \
 	  for t in $$tests; do printf '    %s\n' $$t >> $$dir/setup.cfg; done; \
-	  printf 'use_git_change_detection = false\n' >> $$dir/setup.cfg; \
+	  printf 'use_git_change_detection = false\n' >> $$dir/setup.cfg; fi; \
 	  echo "mutation: $$pkg against $$tests ($(MUTATION_JOBS) jobs; progress in $$dir/run.log)"; \
 	  start=$$(date +%s); \
 	  (cd $$dir && UNHARDCODED_MUTATION=1 ../../../$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) \
@@ -71,6 +75,12 @@ mutation: $(STAMP)
 	    print("%s: %d/%d killed (%.1f %%; %d by timeout), %d survived, %d without a test; %d of %d mutants checked;" \
 	    " %s s" % (sys.argv[1], k, n, 100 * k / max(n, 1), s["timeout"], s["survived"], s["no_tests"], n, s["total"], \
 	    sys.argv[3]))' $$pkg $$dir/mutants/mutmut-cicd-stats.json $$(( $$(date +%s) - start )); \
+	  $(BIN)/python -c 'import glob, json, sys; \
+	    rows = [(f.split("/unhardcoded/")[1][:-8], json.load(open(f))["exit_code_by_key"]) \
+	            for f in sorted(glob.glob(sys.argv[1] + "/mutants/src/unhardcoded/**/*.py.meta", recursive=True))]; \
+	    [print("  %-26s %4d/%-4d killed (%d mutants)" % (m, sum(v not in (None, 0, 33, 34) for v in d.values()), \
+	     sum(v is not None for v in d.values()), len(d))) for m, d in rows if any(v is not None for v in d.values())]' \
+	    $$dir; \
 	  echo "  survivors: $$dir/survivors.txt"; \
 	done
 
