@@ -106,7 +106,7 @@ class CanaryWatch:
             return None
         return {r[0] for r in rows}
 
-    def _dump_new_schemas(self, where: str) -> None:
+    def _dump_new_schemas(self, where: str, attempts: int = 3) -> None:
         if self._pg_schemas is None:
             return
         now = self._schemas()
@@ -122,8 +122,12 @@ class CanaryWatch:
             return
         args = [self._pg_dump, "--no-owner", *(f"--schema={s}" for s in new), PG_URL]
         out = subprocess.run(args, capture_output=True, timeout=120)
-        if out.returncode != 0:  # a schema dropped meanwhile: the next dump covers the rest
-            self.notes.append(f"pg_dump after {where}: {out.stderr.decode(errors='replace').strip()[:200]}")
+        if out.returncode != 0:
+            if attempts > 1:  # a schema another session dropped meanwhile: dump the ones still there
+                self._dump_new_schemas(where, attempts - 1)
+            else:
+                err = out.stderr.decode(errors="replace").strip()[:200]
+                self.notes.append(f"pg_dump after {where}: {err}")
             return
         self.dumped += 1
         self.hits.extend(find(out.stdout, f"pg_dump of schema(s) {', '.join(new)} after {where}"))
