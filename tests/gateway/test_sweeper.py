@@ -106,3 +106,17 @@ async def test_every_page_of_lost_calls_is_swept(tmp_path: Path) -> None:
         rows = await rig.gw.search(status=INCOMPLETE)
         assert {r["request_id"] for r in rows} == rids
         assert await rig.gw.search(status="started") == []
+
+
+async def test_two_workers_sweeping_the_same_call_finish_it_once(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rid = await lost_call(rig, tenant="acme")
+        first, second = sweeper(rig), sweeper(rig)
+        later = time.time() + 61
+        done = await asyncio.gather(first.sweep(now=later), second.sweep(now=later))
+        assert sum(done) >= 1
+        r = await rig.gw.receipt(rid)
+        assert r is not None and r["status"] == INCOMPLETE
+        assert [row["request_id"] for row in await rig.gw.search()] == [rid]
+        day = await rig.gw.rollup({"by": "tenant", "since": "1d"})
+        assert _calls(day, "acme") == 1  # counted once, whichever sweeper's write stood
