@@ -10,11 +10,12 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.canary import MARKER
 from tests.e2e.harness import Harness
 from tests.http.test_tenants import ACME, ADMIN, AUTH, GLOBEX, bearer, call
 from unhardcoded.gateway.auth import key_digest
 
-INITECH = "uh_initech-client-key-0004"  # a tenant that made no call
+INITECH = f"uh_initech-{MARKER}-0004"  # a tenant that made no call (a canary key, as the others)
 KEYS = {"keys": [*AUTH["keys"], {"hash": key_digest(INITECH), "tenant": "initech", "scope": "client"}]}
 STRICTER = {"rules": [{"id": "q70", "field": "bench_intelligence", "op": ">=", "value": 70}]}
 # What differs between two answers to one question asked twice: timings, the window's clock, the echo.
