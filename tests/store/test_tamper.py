@@ -269,6 +269,15 @@ async def test_a_stored_decision_altered(backend: Backend) -> None:
     assert (tenant, seq) == ("acme", 7) and f"decision {DECISIONS[1][2]} was altered" in what
 
 
+async def test_a_stored_decision_deleted(backend: Backend) -> None:
+    await build(backend)
+    with raw(backend) as db:
+        db("DELETE FROM decisions WHERE hash = ?", (DECISIONS[0][2],))
+    report = await verify(backend)  # both tenants' first receipts name it
+    assert [(p.tenant, p.seq) for p in report.problems] == [("acme", 1), ("beta", 1)]
+    assert f"decision {DECISIONS[0][2]} is not in the store" in report.problems[0].what
+
+
 async def test_a_final_row_inserted_outside_the_chain(backend: Backend) -> None:
     await build(backend)
     with raw(backend) as db:

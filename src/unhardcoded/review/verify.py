@@ -123,11 +123,13 @@ class _Decisions:
         self.verdict: dict[str, str | None] = {}
 
     async def check(self, rows: Sequence[ChainRow]) -> None:
-        wanted = sorted({h for r in rows if (h := r.row["decision_hash"]) and h not in self.verdict})
+        """Judge every decision this page names that is not judged yet."""
+        named = {h for r in rows if (h := r.row["decision_hash"])}
+        if len(self.verdict) + len(named) > _DECISION_CACHE:
+            self.verdict.clear()  # bounded memory; the page's own hashes are judged again below
+        wanted = sorted(h for h in named if h not in self.verdict)
         if not wanted:
             return
-        if len(self.verdict) + len(wanted) > _DECISION_CACHE:
-            self.verdict.clear()
         blobs = await self.reader.decision_blobs(wanted)
         for h in wanted:
             blob = blobs.get(h)
@@ -165,8 +167,8 @@ class _Walk:
     def since_trusted(self, seq: int, anchor: Anchor) -> None:
         """A hash an anchor vouches for differs: something in (trusted, seq] changed."""
         first = self.trusted + 1
-        span = f"entry {seq}" if first == seq else f"entries {first}..{seq}"
-        self.fail(first, f"{span} were rewritten: entry {seq} does not match {anchor.source} ({anchor.hash})")
+        span = f"entry {seq} was" if first == seq else f"entries {first}..{seq} were"
+        self.fail(first, f"{span} rewritten: entry {seq} does not match {anchor.source} ({anchor.hash})")
 
     async def page(self, rows: Sequence[ChainRow]) -> bool:
         """Judge a page; False once a problem is found (the walk stops there)."""
