@@ -95,6 +95,16 @@ def stream_request(policy: Any = None, **body: Any) -> ChatRequest:
     return ChatRequest.parse(doc | body, {})
 
 
+def calls_by_status(rig: Rig) -> dict[str, str]:
+    """`unhardcoded_calls_total` per status, from the metrics text."""
+    out = {}
+    for line in rig.gw.metrics_text().splitlines():
+        if line.startswith("unhardcoded_calls_total{"):
+            labels, value = line.rsplit(" ", 1)
+            out[labels.split('status="')[1].split('"')[0]] = value
+    return out
+
+
 async def receipt_of(rig: Rig, sink: Sink) -> dict[str, Any]:
     r = await rig.gw.receipt(sink.starts[0]["x-unhardcoded-request-id"])
     assert r is not None
@@ -151,7 +161,7 @@ async def test_a_success_closes_the_count_of_failures_toward_the_breaker(tmp_pat
         assert (await rig.call(ONLY_A1))[0] == 200
         rig.transport.push("a", Answer(status=503, body=b"{}"))
         assert (await rig.call(ONLY_A1))[0] == 502
-        code, r = await rig.call(ONLY_A1)
+        code, r = await rig.call(plan())  # with the circuit open, a/one would be skipped for a/two
     assert code == 200 and attempts(r) == [("a/one", None, False)]
 
 
@@ -200,6 +210,7 @@ async def test_a_stream_is_forwarded_whole_and_done_comes_after_the_receipt(tmp_
     assert sink.data == content("hel") + content("lo") + stop() + DONE
     assert sink.writes[-1] == DONE and sink.data.count(DONE) == 1
     assert len(sink.starts) == 1 and sink.starts[0]["x-unhardcoded-deployment"] == "a/one"
+    assert sink.starts[0]["x-unhardcoded-receipt"] == "pending"  # the proof follows in-stream, before [DONE]
     assert sink.receipt_at_done is not None and sink.receipt_at_done["status"] == "ok"
     (a,) = r["attempts"]
     assert a["http_status"] == 200 and is_ms(a["ttft_ms"]) and 0 < a["ttft_ms"] <= a["latency_ms"]
@@ -299,7 +310,9 @@ async def test_a_client_leaving_while_told_of_a_failure_keeps_the_partial_receip
             with pytest.raises(asyncio.CancelledError):
                 await rig.gw.chat_stream(stream_request(), sink)
         r = await receipt_of(rig, sink)
+        calls = calls_by_status(rig)
     assert r["status"] == "partial" and r["outcome"]["error"]["error_class"] == "connection_error"
+    assert calls == {"partial": "1"}  # recorded once: the client leaving does not record the call again
 
 
 async def test_a_client_leaving_mid_stream_is_recorded_as_client_closed(tmp_path: Path) -> None:
@@ -359,7 +372,9 @@ async def test_a_client_leaving_at_done_leaves_the_receipt_ok(tmp_path: Path) ->
         with pytest.raises(ConnectionError):
             await rig.gw.chat_stream(stream_request(), sink)
         r = await receipt_of(rig, sink)
+        calls = calls_by_status(rig)
     assert r["status"] == "ok" and r["outcome"]["error"] is None
+    assert calls == {"ok": "1"}  # recorded once, as answered
 
 
 async def test_a_stream_that_outlives_the_call_budget_is_a_timeout(tmp_path: Path) -> None:
