@@ -143,6 +143,7 @@ class Receipt:
     warnings: tuple[str, ...] = ()
     decision_explanation: str | None = None  # the decision's own sentence (before any attempt)
     budget: Budget | None = None  # when `rt:budget` fired: the cap, its spend then and what was left
+    chain: Chain | None = None  # a committed final receipt's place in its tenant's hash chain
     raw: dict[str, Any] = _raw()
 
     @property
@@ -362,6 +363,16 @@ class Replay:
     identical: bool
     mismatches: int
     raw: dict[str, Any] = _raw()
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """Where a receipt sits in its tenant's tamper-evident chain: keep `seq` and `hash` (the
+    `x-unhardcoded-receipt` header) to prove later that the store still holds it unchanged."""
+
+    seq: int
+    prev: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,6 +159,15 @@ def receipt_schema() -> dict[str, Any]:
                 },
             },
             "warnings": {"type": "array", "items": {"type": "string"}},
+            "chain": {  # a committed final receipt's place in its tenant's hash chain (tamper evidence)
+                "type": "object",
+                "required": ["seq", "prev", "hash"],
+                "properties": {
+                    "seq": {"type": "integer", "minimum": 1},
+                    "prev": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            },
             "budget": {  # present when `rt:budget` fired: the cap, its spend then and what was left
                 "type": "object",
                 "required": ["id", "period", "cap_usd", "since", "spent_usd", "left_usd"],

@@ -349,13 +349,16 @@ def insert_catalog_sql(ph: str, blob_ph: str) -> str:
 
 def get_sql(ph: str) -> str:
     return (
-        "SELECT r.body, d.blob FROM receipts r LEFT JOIN decisions d ON d.hash = r.decision_hash "
-        f"WHERE r.request_id = {ph}"
+        "SELECT r.body, d.blob, r.chain_seq, r.chain_prev, r.chain_hash FROM receipts r "
+        f"LEFT JOIN decisions d ON d.hash = r.decision_hash WHERE r.request_id = {ph}"
     )
 
 
 def trace_sql(ph: str) -> str:
-    return f"SELECT body, decision_hash FROM receipts WHERE trace_id = {ph} ORDER BY created_at, request_id"
+    return (
+        "SELECT body, decision_hash, chain_seq, chain_prev, chain_hash FROM receipts "
+        f"WHERE trace_id = {ph} ORDER BY created_at, request_id"
+    )
 
 
 def decisions_sql(ph: str, n: int, *, blobs: bool = True) -> str:
@@ -389,14 +392,20 @@ def search_sql(ph: str, filters: dict[str, Any], limit: int) -> tuple[str, list[
     return sql, params
 
 
-def expand(body: bytes, blob: bytes | None) -> dict[str, Any]:
+def expand(body: bytes, blob: bytes | None, link: Sequence[Any] = (None, None, None)) -> dict[str, Any]:
+    """A stored receipt as readers see it: the decision expanded and, once final, its place in its
+    tenant's chain (store/chain.py)."""
     receipt: dict[str, Any] = orjson.loads(body)
     receipt["decision"] = orjson.loads(blob) if blob is not None else None
+    seq, prev, digest = link
+    if seq is not None:
+        receipt["chain"] = {"seq": seq, "prev": prev, "hash": digest}
     return receipt
 
 
-def expand_trace(rows: Sequence[tuple[bytes, str | None]], blobs: dict[str, bytes]) -> list[dict[str, Any]]:
-    return [expand(body, blobs.get(h) if h is not None else None) for body, h in rows]
+def expand_trace(rows: Sequence[Sequence[Any]], blobs: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Rows of trace_sql: (body, decision_hash, *chain link)."""
+    return [expand(body, blobs.get(h) if h is not None else None, link) for body, h, *link in rows]
 
 
 def summaries(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:

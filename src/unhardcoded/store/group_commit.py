@@ -224,11 +224,14 @@ class GroupCommitStore:
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         rows = await self._fetch(get_sql(self.placeholder), (request_id,))
-        return expand(bytes(rows[0][0]), None if rows[0][1] is None else bytes(rows[0][1])) if rows else None
+        if not rows:
+            return None
+        body, blob, *link = rows[0]
+        return expand(bytes(body), None if blob is None else bytes(blob), link)
 
     async def trace(self, trace_id: str) -> list[dict[str, Any]]:
         rows = await self._fetch(trace_sql(self.placeholder), (trace_id,))
-        hashes = sorted({h for _, h in rows if h is not None})
+        hashes = sorted({row[1] for row in rows if row[1] is not None})
         blobs: dict[str, bytes] = {}
         if hashes:
             blobs = {
@@ -236,7 +239,7 @@ class GroupCommitStore:
                 for h, b in await self._fetch(decisions_sql(self.placeholder, len(hashes)), hashes)
             }
         # Many receipts of 100+ KB decisions: parse off the loop.
-        return await asyncio.to_thread(expand_trace, [(bytes(b), h) for b, h in rows], blobs)
+        return await asyncio.to_thread(expand_trace, [(bytes(b), *rest) for b, *rest in rows], blobs)
 
     async def search(
         self,
