@@ -342,12 +342,6 @@ async def test_a_client_leaving_after_a_fallback_keeps_the_failed_attempt(tmp_pa
     assert attempts(r)[0] == ("a/one", "server_error", True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a stream the client leaves is recorded without the attempt that was streaming "
-    "(CallRunner.run_stream: the attempt is appended only when it ends), so the receipt names the "
-    "previous attempt's deployment, or none",
-)
 @pytest.mark.parametrize("fallback", [False, True])
 async def test_a_client_leaving_mid_stream_names_the_deployment_that_was_streaming(
     tmp_path: Path, fallback: bool

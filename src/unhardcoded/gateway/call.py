@@ -86,6 +86,7 @@ class CallRunner:
         self._failures: list[Failed] = []
         self._last_error: ProviderError | None = None
         self._started_record = False
+        self._current: tuple[int, float, float, float | None] | None = None  # the attempt under way
         self._headers = info.headers()
         self._headers["x-unhardcoded-receipt"] = "pending"  # until the final receipt is committed
         # Streaming only: set once the first byte reached the client.
@@ -135,6 +136,7 @@ class CallRunner:
                 await sink.write(DONE)
         except (ConnectionError, asyncio.CancelledError):
             if not finished:  # the client went away: the receipt still records what was served
+                self._cut_short()
                 last = self._attempts[-1].deployment if self._attempts else None
                 error = {"error_class": "client_closed", "message": "the client closed the stream"}
                 await asyncio.shield(self._finish(self._ended("partial", error, deployment=last)))
@@ -181,12 +183,14 @@ class CallRunner:
             assert dep is not None
             started_at, t0 = time.time(), time.perf_counter()
             prepared: Prepared | None = None
+            self._current = (index, started_at, t0, wait)
             try:
                 prepared = await self._upstream.prepare(
                     dep, body, self._remaining(), stream=self.request.stream
                 )
                 status, result = await one(prepared, t0)
             except ProviderError as e:
+                self._current = None
                 latency = round((time.perf_counter() - t0) * 1000, 3)
                 step = self._failed_attempt(index, e, before_send=prepared is None)
                 self._attempts.append(
@@ -208,6 +212,7 @@ class CallRunner:
                     return None
                 index, wait = step.index, step.wait_s
                 continue
+            self._current = None
             latency = round((time.perf_counter() - t0) * 1000, 3)
             return _Success(index, started_at, latency, status, wait, prepared.warnings), result
 
@@ -263,6 +268,26 @@ class CallRunner:
     async def _start_stream(self, sink: Sink, deployment: str, t0: float) -> None:
         await sink.start({**self._headers, "x-unhardcoded-deployment": deployment})
         self._ttft_ms = (round((time.perf_counter() - t0) * 1000, 3), self.info.elapsed_ms())
+
+    def _cut_short(self) -> None:
+        """The client left while an attempt was under way: that attempt goes on the receipt too."""
+        if self._current is None:
+            return
+        index, started_at, t0, wait = self._current
+        self._current = None
+        planned = self._plan[index]
+        self._attempts.append(
+            Attempt(
+                planned.deployment,
+                planned.provider,
+                started_at,
+                latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+                ttft_ms=self._ttft_ms[0] if self._ttft_ms else None,
+                error_class="client_closed",
+                error="the client closed the stream",
+                waited_s=wait,
+            )
+        )
 
     # -- the end: the outcome, built once ----------------------------------------------------------
 
