@@ -9,6 +9,7 @@ stay in the tenant it touched.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import time
@@ -313,3 +314,43 @@ async def test_a_client_held_hash_that_differs(backend: Backend, claim_seq: int)
     [p] = report.problems
     assert report.exit_code == 1 and p.seq == (1 if claim_seq == 3 else 9)  # from the last hash that matched
     assert "does not match the client-held receipt" in p.what
+
+
+async def test_an_entry_appended_beyond_the_head(backend: Backend) -> None:
+    links = await build(backend)
+    with raw(backend) as db:
+        rows = db(f"SELECT {', '.join(ROW_COLUMNS)} FROM receipts WHERE tenant = 'acme' AND chain_seq = 12")
+        row = dict(zip(ROW_COLUMNS, rows[0], strict=True))
+        row.update(request_id="req-appended", chain_seq=13, chain_prev=links[12])
+        row["chain_hash"] = chain.entry_hash(
+            "acme", 13, links[12], chain.receipt_hash(row, bytes(row["body"]))
+        )
+        db(
+            f"INSERT INTO receipts ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})",
+            [row[c] for c in ROW_COLUMNS],
+        )
+    tenant, seq, what = only_problem(await verify(backend))
+    assert (tenant, seq) == ("acme", 13) and "beyond chain_heads (12)" in what
+
+
+async def test_a_live_store_verifies_while_receipts_are_written(backend: Backend) -> None:
+    """Receipts and checkpoints committed during the walk never look like tampering."""
+    async with backend.make() as store:
+        cps = Checkpointer(store, SIGNER, every=7, every_s=3600)
+        for i in range(30):
+            await store.write(record(i))
+
+        async def keep_writing() -> None:
+            for i in range(30, 230):
+                await store.write(record(i, tenant="acme" if i % 3 else "beta"))
+                if i % 10 == 0:
+                    await cps.run_once()
+
+        writer = asyncio.create_task(keep_writing())
+        reports = []
+        while not writer.done():
+            reports.append(await verify_store(ChainReader(store, page=4), public_keys=[SIGNER.public]))
+        await writer
+        reports.append(await verify_store(ChainReader(store, page=4), public_keys=[SIGNER.public]))
+    assert all(r.exit_code == 0 for r in reports), [r.to_dict() for r in reports if r.exit_code]
+    assert sum(c.entries for c in reports[-1].chains) == 230 and len(reports) > 1
