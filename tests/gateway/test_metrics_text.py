@@ -6,6 +6,7 @@ Written from the survivors of `make mutation` (docs/mutation.md).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.gateway.scripted import Answer, Rig
@@ -131,6 +132,17 @@ async def test_one_call_with_a_fallback_adds_these_series(tmp_path: Path) -> Non
     assert float(s['unhardcoded_cost_usd_total{deployment="a/two"}']) == 4e-06
     assert float(s['unhardcoded_baseline_cost_usd_total{workload="default"}']) == 8e-06
     assert float(s["unhardcoded_upstream_seconds_sum"]) < float(s["unhardcoded_call_seconds_sum"])
+
+
+async def test_fallbacks_count_each_attempt_that_fell_back_and_seconds_are_seconds(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(status=503, body=b"{}"), Answer(status=503, body=b"{}"))
+        t0 = time.perf_counter()
+        await rig.call({"select": {"max_candidates": 4}})
+        outer_s = time.perf_counter() - t0
+        s = series(rig.gw.metrics_text())
+    assert s["unhardcoded_fallbacks_total"] == "2"
+    assert 0 < float(s["unhardcoded_call_seconds_sum"]) <= outer_s + 1e-6
 
 
 async def test_a_stream_adds_its_time_to_first_byte(tmp_path: Path) -> None:

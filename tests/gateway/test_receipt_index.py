@@ -61,8 +61,11 @@ class Peeking(ScriptedTransport):
         self.rig = rig
         self.rows_at_send: list[dict[str, Any]] = []
 
+        self.receipt_at_send: dict[str, Any] | None = None
+
     async def send(self, call: HttpCall, timeouts: Timeouts) -> UpstreamResponse:
         self.rows_at_send = await self.rig.gw.search()
+        self.receipt_at_send = await self.rig.gw.receipt(self.rows_at_send[0]["request_id"])
         return await super().send(call, timeouts)
 
 
@@ -79,6 +82,10 @@ async def test_strict_commits_a_started_row_before_the_provider_is_called(tmp_pa
     assert row["finished_at"] is None and row["deployment"] is None and row["cost_usd"] is None
     assert (row["workflow_id"], row["decision_hash"]) == ("wf-7", r["decision_hash"])
     assert final["status"] == "ok" and started is not None and started["status"] == "ok"
+    was = peek.receipt_at_send
+    assert was is not None and was["status"] == "started" and was["explanation"] is None
+    assert was["outcome"]["status"] == "started" and was["outcome"]["baseline"]["deployment"] == "c/four"
+    assert was["attempts"] == [] and was["workflow"] == {"id": "wf-7", "node": "plan"}
 
 
 async def test_the_receipt_body_names_workflow_tenant_pin_and_winner(tmp_path: Path) -> None:
@@ -91,6 +98,8 @@ async def test_the_receipt_body_names_workflow_tenant_pin_and_winner(tmp_path: P
         r = await rig.gw.receipt(reply.headers["x-unhardcoded-request-id"])
         (row,) = await rig.gw.search()
     assert r is not None
+    assert reply.headers["x-unhardcoded-trace-id"] == r["trace_id"]
+    assert reply.headers["x-unhardcoded-fingerprint"] == r["policy"]["fingerprint"]
     assert r["workflow"] == {"id": "wf-7", "node": "plan"} and r["tenant"] == "t9" == row["tenant"]
     assert r["pinned"] == "b/three" and r["outcome"]["deployment"] == "b/three"
     assert r["explanation"].startswith("b/three won")
