@@ -84,6 +84,9 @@ class PostgresStore(GroupCommitStore):
             await conn.execute(
                 "SELECT set_config('lock_timeout', %s, false)", (f"{int(self.busy_timeout_s * 1000)}ms",)
             )
+            # A month's roll-up groups ~16,000 sum rows: at the default 4 MB the grouping spills to disk
+            # (EXPLAIN ANALYZE), and 32 MB took a quarter off the server's time. Per session, not server-wide.
+            await conn.execute("SELECT set_config('work_mem', '32MB', false)")
         except BaseException:
             await conn.close()
             raise
