@@ -176,7 +176,7 @@ def trace(
     deployment: Annotated[str | None, typer.Option(help="with --list: the deployment that answered")] = None,
     fingerprint: Annotated[str | None, typer.Option(help="with --list")] = None,
     status: Annotated[
-        str | None, typer.Option(help="with --list: ok, error, partial, no_route, started")
+        str | None, typer.Option(help="with --list: ok, error, partial, no_route, incomplete, started")
     ] = None,
     limit: Annotated[int, typer.Option(help="with --list: at most this many, newest first")] = 50,
 ) -> None:

@@ -9,7 +9,7 @@ const FILTERS = [
   ["since", "Since (ISO 8601)"],
   ["until", "Until (ISO 8601)"],
 ];
-const STATUSES = ["", "ok", "partial", "error", "no_route", "started"];
+const STATUSES = ["", "ok", "partial", "error", "no_route", "incomplete", "started"];
 const PAGE = 50;
 
 function form(params) {
