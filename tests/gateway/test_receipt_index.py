@@ -128,3 +128,29 @@ async def test_a_stored_policy_is_indexed_by_name_and_version(tmp_path: Path) ->
         (row,) = await rig.gw.search()
     assert (r["policy"]["name"], r["policy"]["version"]) == ("mine", 1)
     assert (row["policy_name"], row["policy_version"]) == ("mine", 1)
+
+
+RECEIPT_KEYS = {
+    "schema", "request_id", "trace_id", "span_id", "parent_span_id", "workflow", "tenant", "created_at",
+    "status", "simulated", "pinned", "policy", "catalog_version", "features", "decision_hash", "attempts",
+    "outcome", "warnings", "explanation",
+    # added by the reader: the stored decision merged in, and the receipt's place in its tenant's chain
+    "rules", "waived", "plan", "counts", "candidates", "decision_explanation", "chain",
+}  # fmt: skip
+
+
+async def test_the_receipt_has_exactly_its_documented_keys(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(status=503, body=b"{}"))
+        _, r = await rig.call({"select": {"max_candidates": 2}}, headers=WF)
+    assert set(r) == RECEIPT_KEYS
+    assert set(r["policy"]) == {"canonical", "fingerprint", "sha256", "workload", "name", "version"}
+    assert r["policy"]["workload"] == "default" and r["policy"]["name"] is None
+    assert set(r["outcome"]) == {
+        "status", "deployment", "model", "usage", "cost_usd", "baseline", "savings_usd", "latency_ms",
+        "ttft_ms", "finish_reason", "error",
+    }  # fmt: skip
+    assert set(r["attempts"][0]) == {
+        "deployment", "provider", "started_at", "latency_ms", "ttft_ms", "http_status", "error_class",
+        "error", "fell_back", "waited_s", "warnings",
+    }  # fmt: skip
