@@ -57,8 +57,11 @@ def stored(tmp_path: Path, request_id: str) -> str:
     return f"{seq}:{h}"
 
 
-def sdk(gw: Harness, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0, timeout=20)
+def call(gw: Harness, key: str) -> tuple[str, str]:
+    """One call through the openai SDK: (request id, x-unhardcoded-receipt)."""
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0, timeout=20) as client:
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
+        return raw.headers["x-unhardcoded-request-id"], raw.headers["x-unhardcoded-receipt"]
 
 
 def stream(gw: Harness, key: str) -> tuple[dict[str, str], bytes]:
@@ -75,12 +78,10 @@ def stream(gw: Harness, key: str) -> tuple[dict[str, str], bytes]:
 
 def test_the_header_and_the_stream_comment_are_the_stored_chain_position(gw: Harness, tmp_path: Path) -> None:
     for n in range(3):
-        raw = sdk(gw, ACME).chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
-        proof = raw.headers["x-unhardcoded-receipt"]
-        assert proof == stored(tmp_path, raw.headers["x-unhardcoded-request-id"])
+        rid, proof = call(gw, ACME)
+        assert proof == stored(tmp_path, rid)
         assert proof.startswith(f"{n + 1}:")  # acme's chain: 1, 2, 3
-    other = sdk(gw, GLOBEX).chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
-    assert other.headers["x-unhardcoded-receipt"].startswith("1:")  # globex has its own chain
+    assert call(gw, GLOBEX)[1].startswith("1:")  # globex has its own chain
 
     headers, body = stream(gw, ACME)
     assert headers["x-unhardcoded-receipt"] == "pending"  # the headers leave before the receipt is written
@@ -94,16 +95,14 @@ def test_the_header_and_the_stream_comment_are_the_stored_chain_position(gw: Har
 def test_fast_durability_says_the_proof_is_pending(tmp_path: Path) -> None:
     h = Harness.start(tmp_path, durability="fast")
     try:
-        raw = sdk(h, "unused").chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
-        assert raw.headers["x-unhardcoded-receipt"] == "pending"
+        assert call(h, "unused")[1] == "pending"
     finally:
         h.stop()
 
 
 def test_checkpoints_are_signed_per_tenant_and_served_with_their_key(gw: Harness, signer: Signer) -> None:
-    sdk(gw, ACME).chat.completions.create(model="auto", messages=MESSAGES)
-    sdk(gw, ACME).chat.completions.create(model="auto", messages=MESSAGES)
-    sdk(gw, GLOBEX).chat.completions.create(model="auto", messages=MESSAGES)
+    for key in (ACME, ACME, GLOBEX):
+        call(gw, key)
     made = gw.run(gw.gateway.checkpoints.run_once(force=True))
     assert sorted((c.tenant, c.seq) for c in made) == [("acme", 2), ("globex", 1)]
 
@@ -123,8 +122,7 @@ def test_checkpoints_are_signed_per_tenant_and_served_with_their_key(gw: Harness
 
 
 def test_verify_over_http_is_for_admins(gw: Harness) -> None:
-    raw = sdk(gw, ACME).chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
-    held = raw.headers["x-unhardcoded-receipt"]
+    held = call(gw, ACME)[1]
     status, _, err = gw.post("/x/verify", {}, {"authorization": f"Bearer {ACME}"})
     assert status == 403 and err["error"]["type"] == "permission_error" and "admin" in err["error"]["message"]
     status, _, report = gw.post(
@@ -143,11 +141,7 @@ def test_verify_over_http_is_for_admins(gw: Harness) -> None:
 def test_a_client_held_header_proves_a_truncated_store(tmp_path: Path, signer: Signer) -> None:
     h = Harness.start(tmp_path)  # no signing key: the client's header is the only proof beyond the store
     try:
-        held = [
-            sdk(h, "unused").chat.completions.with_raw_response.create(model="auto", messages=MESSAGES)
-            .headers["x-unhardcoded-receipt"]
-            for _ in range(4)
-        ]  # fmt: skip
+        held = [call(h, "unused")[1] for _ in range(4)]
     finally:
         h.stop()
     db = tmp_path / "receipts.db"
