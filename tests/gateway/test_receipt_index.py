@@ -154,3 +154,27 @@ async def test_the_receipt_has_exactly_its_documented_keys(tmp_path: Path) -> No
         "deployment", "provider", "started_at", "latency_ms", "ttft_ms", "http_status", "error_class",
         "error", "fell_back", "waited_s", "warnings",
     }  # fmt: skip
+
+
+async def test_the_explanation_names_winner_fallbacks_and_savings(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(status=503, body=b"{}"), Answer(status=503, body=b"{}"))
+        _, r = await rig.call({"select": {"max_candidates": 4}})
+    assert r["explanation"] == (
+        "b/three won: cheapest of 4 that passed 2 rules; 0 rejected; after 2 fallbacks; "
+        "25% cheaper than c/four"
+    )
+
+
+async def test_a_partial_stream_names_the_deployment_that_streamed_as_winner(tmp_path: Path) -> None:
+    from tests.gateway.test_call_receipts import Sink, content, receipt_of, stream_request
+    from unhardcoded.errors import ProviderError
+
+    async with Rig(tmp_path) as rig:
+        rig.transport.push(
+            "a", Answer(chunks=[content("x")], raises_after_chunks=ProviderError("connection_error", "reset"))
+        )
+        sink = Sink(rig)
+        await rig.gw.chat_stream(stream_request(), sink)
+        r = await receipt_of(rig, sink)
+    assert r["status"] == "partial" and r["explanation"].startswith("a/one won: ")
