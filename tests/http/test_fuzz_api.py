@@ -78,8 +78,9 @@ def test_with_keys_on_no_operation_answers_without_one_but_the_public_ones(tmp_p
             for method, op in ops.items():
                 url = h.url + path.replace("{what}", "receipt").replace("{", "x").replace("}", "")
                 status, headers, body = _send(method, url)
-                if op.get("security") == []:
-                    assert status == 200, (method, path, status)
+                if op.get("security") == []:  # public: answered, or a documented 404 (no signing key here)
+                    assert status == 200 or str(status) in op["responses"], (method, path, status)
+                    assert status != 401, (method, path)
                     continue
                 secured += 1
                 assert "401" in op["responses"], (method, path)

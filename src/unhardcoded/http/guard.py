@@ -14,7 +14,10 @@ from unhardcoded.http.errors import error_response, store_unavailable, user_erro
 from unhardcoded.http.wire import Handler, Request, Response
 from unhardcoded.store.base import StoreError
 
-PUBLIC = frozenset({"/healthz", "/openapi.json", "/x/schema/policy", "/x/schema/receipt"})
+# The checkpoint public key is public by nature: anyone holding a checkpoint may check its signature.
+PUBLIC = frozenset(
+    {"/healthz", "/openapi.json", "/x/schema/policy", "/x/schema/receipt", "/x/checkpoints/pubkey"}
+)
 ADMIN_ONLY = frozenset({"/metrics"})  # aggregates over every tenant
 
 

@@ -29,7 +29,11 @@ _ERRORS = {
     "404": _ok("not found", _ERR),
 }
 _401 = _ok("no valid gateway key (when keys are configured); WWW-Authenticate says how to send one", _ERR)
-_PUBLIC = ("/healthz", "/x/schema/{what}")  # answered without a key (http/guard.py PUBLIC)
+_PUBLIC = (
+    "/healthz",
+    "/x/schema/{what}",
+    "/x/checkpoints/pubkey",
+)  # answered without a key (http/guard.py PUBLIC)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -258,6 +262,55 @@ def openapi_document() -> dict[str, Any]:
                     )
                 ],
                 "responses": {"200": _ok("receipt summaries"), **_ERRORS},
+            }
+        },
+        "/x/checkpoints": {
+            "get": {
+                "summary": "signed checkpoints of each tenant's receipt chain, oldest first",
+                "parameters": [
+                    {"name": "tenant", "in": "query", "required": False, "schema": _TENANT},
+                    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {"200": _ok("checkpoints and next_cursor"), **_ERRORS},
+            }
+        },
+        "/x/checkpoints/pubkey": {
+            "get": {
+                "summary": "the Ed25519 public key that signs checkpoints (404 when none is configured)",
+                "responses": {"200": _ok("the public key"), "404": _ok("no signing key configured", _ERR)},
+            }
+        },
+        "/x/verify": {
+            "post": {
+                "summary": "walk the receipt chains and checkpoints: intact, or the first bad entry (admin)",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "tenant": {"type": "string"},
+                                    "receipts": {
+                                        "type": "array",
+                                        "items": {"type": "string", "description": "SEQ:HASH"},
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _ok("per tenant: intact, or the first bad sequence number and why"),
+                    "403": _ok("a client key: verifying reads every tenant's chain", _ERR),
+                    **_ERRORS,
+                },
             }
         },
         "/x/schema/{what}": {
