@@ -18,13 +18,15 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from unhardcoded.errors import ConfigError
 from unhardcoded.store.chain import canonical
+
+# `cryptography` is imported where a key is used, not at import: it adds ~10 MB to every gateway
+# process, and most run without a signing key.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = ["KIND", "PublicKey", "Signer", "checkpoint_message", "load_public_key", "load_signer"]
 
@@ -36,6 +38,8 @@ def checkpoint_message(tenant: str, seq: int, hash_: str, time: float) -> bytes:
 
 
 def _raw(public: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -48,11 +52,15 @@ class PublicKey:
         return hashlib.sha256(_raw(self.key)).hexdigest()[:16]
 
     def pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         return self.key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
 
     def verifies(self, message: bytes, signature_hex: str) -> bool:
+        from cryptography.exceptions import InvalidSignature
+
         try:
             self.key.verify(bytes.fromhex(signature_hex), message)
         except (InvalidSignature, ValueError):
@@ -74,18 +82,25 @@ class Signer:
 
     @classmethod
     def new(cls) -> Signer:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(Ed25519PrivateKey.generate())
 
     def sign(self, message: bytes) -> str:
         return self._key.sign(message).hex()
 
     def private_pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self._key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
 
 def _private_from(text: str, where: str) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
@@ -122,6 +137,9 @@ def load_signer(key_file: str | None, key_env: str | None, env: Mapping[str, str
 
 def load_public_key(text: str, where: str) -> PublicKey:
     """A public key: SubjectPublicKeyInfo PEM, or the base64 of its 32 raw bytes."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
