@@ -178,3 +178,12 @@ async def test_a_partial_stream_names_the_deployment_that_streamed_as_winner(tmp
         await rig.gw.chat_stream(stream_request(), sink)
         r = await receipt_of(rig, sink)
     assert r["status"] == "partial" and r["explanation"].startswith("a/one won: ")
+
+
+async def test_a_callers_traceparent_is_indexed_as_the_parent_span(tmp_path: Path) -> None:
+    trace, span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    async with Rig(tmp_path) as rig:
+        _, r = await rig.call(headers={"traceparent": f"00-{trace}-{span}-01"})
+        (row,) = await rig.gw.search()
+    assert (r["trace_id"], r["parent_span_id"]) == (trace, span)
+    assert (row["trace_id"], row["parent_span_id"]) == (trace, span)
