@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,39 @@ def test_record_hash_is_the_hash_of_the_stored_row() -> None:
     changed = dict(row, cost_usd=3.2e-06)
     assert chain.receipt_hash(changed, r.body) != chain.receipt_hash(row, r.body)
     assert chain.receipt_hash(row, b'{"a": 2}') != chain.receipt_hash(row, r.body)
+
+
+@given(
+    cost=st.one_of(st.none(), finite),
+    created=finite,
+    latency=st.one_of(st.none(), finite),
+    tenant=st.one_of(st.none(), st.text(max_size=20)),
+    tokens=st.one_of(st.none(), st.integers(0, 2**53 - 1)),
+    body=st.binary(max_size=64),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_writers_fast_hash_is_the_definition(
+    cost: float | None,
+    created: float,
+    latency: float | None,
+    tenant: str | None,
+    tokens: int | None,
+    body: bytes,
+) -> None:
+    r = dataclasses.replace(
+        record(1),
+        cost_usd=cost,
+        created_at=created,
+        latency_ms=latency,
+        tenant=tenant,
+        input_tokens=tokens,
+        body=body,
+    )
+    row = {c: getattr(r, c) for c in RECEIPT_COLUMNS}
+    assert chain.record_hash(r) == chain.receipt_hash(row, body)
+    doc = {c: row[c] for c in RECEIPT_COLUMNS if c != "body"}
+    doc["body_sha256"] = hashlib.sha256(body).hexdigest()
+    assert chain.receipt_hash(row, body) == hashlib.sha256(rfc8785.dumps(doc)).hexdigest()
 
 
 def stored_rows(backend: Backend) -> list[dict[str, Any]]:
