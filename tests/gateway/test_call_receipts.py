@@ -524,3 +524,31 @@ async def test_a_spent_cap_says_which_on_the_receipt_and_to_the_client(tmp_path:
     assert e.value.budget == "daily"
     assert e.value.message == f"{error['message']}. GET /x/budgets shows every cap and what is left."
     assert e.value.headers["x-unhardcoded-request-id"] == e.value.request_id
+
+
+async def test_a_client_leaving_while_the_tail_is_written_is_partial(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(chunks=[content("hel"), stop(), DONE]))
+        sink = Sink(rig, write_fails_at=2)  # content, stop, then the tail the translator held back
+        with pytest.raises(ConnectionError):
+            await rig.gw.chat_stream(stream_request(), sink)
+        r = await receipt_of(rig, sink)
+    assert r["status"] == "partial" and r["outcome"]["error"]["error_class"] == "client_closed"
+    assert r["outcome"]["deployment"] == "a/one"
+
+
+async def test_a_client_leaving_during_a_retry_after_wait_still_gets_a_receipt(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(status=429, body=b"{}", headers={"retry-after": "5"}))
+        sink = Sink(rig)
+        task = asyncio.create_task(rig.gw.chat_stream(stream_request(ONLY_A1), sink))
+        while not rig.transport.seen:  # the first attempt ran and failed: the call now waits 5 s
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (row,) = await rig.gw.search()
+        r = await rig.gw.receipt(row["request_id"])
+    assert r is not None and r["status"] == "partial"
+    assert r["outcome"]["error"]["error_class"] == "client_closed"
+    assert [a["error_class"] for a in r["attempts"]] == ["rate_limited"]
