@@ -552,3 +552,38 @@ async def test_a_client_leaving_during_a_retry_after_wait_still_gets_a_receipt(t
     assert r is not None and r["status"] == "partial"
     assert r["outcome"]["error"]["error_class"] == "client_closed"
     assert [a["error_class"] for a in r["attempts"]] == ["rate_limited"]
+
+
+async def test_the_attempt_a_client_cut_short_is_on_the_receipt(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(chunks=[content("hel"), content("lo"), stop(), DONE]))
+        sink = Sink(rig, write_fails_at=1)
+        t0 = time.perf_counter()
+        with pytest.raises(ConnectionError):
+            await rig.gw.chat_stream(stream_request(), sink)
+        outer_ms = (time.perf_counter() - t0) * 1000
+        r = await receipt_of(rig, sink)
+    (a,) = r["attempts"]
+    assert (a["deployment"], a["error_class"], a["error"]) == (
+        "a/one",
+        "client_closed",
+        "the client closed the stream",
+    )
+    assert is_ms(a["latency_ms"]) and is_ms(a["ttft_ms"]) and a["ttft_ms"] <= a["latency_ms"] <= outer_ms
+
+
+async def test_a_client_leaving_before_the_first_byte_leaves_an_attempt_without_ttft(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        rig.transport.push("a", Answer(chunks=[content("x"), stop(), DONE], delay_s=5))
+        sink = Sink(rig)
+        task = asyncio.create_task(rig.gw.chat_stream(stream_request(ONLY_A1), sink))
+        while not rig.transport.seen:  # the attempt is under way: the upstream answers in 5 s
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (row,) = await rig.gw.search()
+        r = await rig.gw.receipt(row["request_id"])
+    assert r is not None and r["outcome"]["error"]["error_class"] == "client_closed"
+    (a,) = r["attempts"]
+    assert (a["error_class"], a["ttft_ms"]) == ("client_closed", None) and is_ms(a["latency_ms"])
