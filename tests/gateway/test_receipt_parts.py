@@ -344,3 +344,19 @@ def test_expand_tolerates_a_decision_with_missing_parts() -> None:
     out = expand({"request_id": "req_1", "status": "ok", "decision": {"plan": ["a/one"]}})
     assert (out["rules"], out["waived"], out["counts"], out["candidates"]) == ([], [], {}, [])
     assert out["policy"] == {} and out["decision_explanation"] is None
+
+
+def test_expand_without_a_plan_gives_an_empty_plan() -> None:
+    out = expand({"request_id": "req_1", "status": "ok", "decision": {"explanation": "x"}})
+    assert out["plan"] == [] and out["decision_explanation"] == "x"
+
+
+def test_costs_are_kept_to_a_ten_billionth_of_a_dollar() -> None:
+    tiny = Policies(
+        settings(
+            Path("/nonexistent"),
+            catalog={"bundled": False, "deployments": [dep("a/one", 0.00015, 0.0), dep("c/four")]},
+        )
+    ).catalog
+    c = cost_usd(tiny.get("a/one"), Usage(1, 0))  # 1.5e-10 USD, kept to 1e-10
+    assert c is not None and c in (1e-10, 2e-10)
