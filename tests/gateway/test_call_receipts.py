@@ -564,8 +564,9 @@ async def test_the_attempt_a_client_cut_short_is_on_the_receipt(tmp_path: Path) 
         outer_ms = (time.perf_counter() - t0) * 1000
         r = await receipt_of(rig, sink)
     (a,) = r["attempts"]
-    assert (a["deployment"], a["error_class"], a["error"]) == (
+    assert (a["deployment"], a["provider"], a["error_class"], a["error"]) == (
         "a/one",
+        "a",
         "client_closed",
         "the client closed the stream",
     )
