@@ -167,3 +167,20 @@ def test_a_broken_keys_file_is_refused_in_words(tmp_path: Path, text: str, kind:
     with pytest.raises(ConfigError) as e:
         read_keys_file(path)
     assert e.value.message == f"{path}: not a keys file ({kind})" and e.value.path == "auth.keys_file"
+
+
+def test_the_keys_file_keeps_each_entry_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    add_key(path, "t1", "client", None)
+    add_key(path, "t2", "admin", "ops")
+    first, second = yaml.safe_load(path.read_text())["keys"]
+    assert list(first) == ["hash", "tenant", "scope"]  # no `name: null` for a key added without one
+    assert list(second) == ["hash", "tenant", "scope", "name"]  # in the order written, not sorted
+
+
+def test_a_relative_keys_file_without_a_base_is_read_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = add_key(tmp_path / "keys.yaml", "t1", "client", None)
+    monkeypatch.chdir(tmp_path)
+    assert load_keyring(AuthConfig(keys_file="keys.yaml"), {}).caller(key) == Caller("t1", "client")
