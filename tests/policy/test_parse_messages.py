@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from unhardcoded.catalog.fields import FieldRegistry
 from unhardcoded.errors import PolicyError
 
 from ._support import policy
@@ -83,7 +84,83 @@ MESSAGES = [
         {"rules": [{"id": "r", "field": "open_weights", "op": "==", "value": 1}]},
         "$.rules[0].value: expected true or false, got a number",
     ),
+    # _value: a set op wants a non-empty array.
+    (
+        {"rules": [{"id": "r", "field": "region", "op": "in", "value": []}]},
+        "$.rules[0].value: in takes a non-empty array, got an array",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "capabilities", "op": "has_all", "value": "tools"}]},
+        "$.rules[0].value: has_all takes a non-empty array, got a string",
+    ),
+    # _scalar: each item of a set is checked at its own path.
+    (
+        {"rules": [{"id": "r", "field": "region", "op": "not_in", "value": ["eu-west-1", 3]}]},
+        "$.rules[0].value[1]: expected a string, got a number",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "capabilities", "op": "has_any", "value": ["tools", None]}]},
+        "$.rules[0].value[1]: expected a string, got null",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "capabilities", "op": "has", "value": True}]},
+        "$.rules[0].value: expected a string, got a boolean",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "bench_intelligence", "op": "in", "value": [50, "60"]}]},
+        "$.rules[0].value[1]: expected a number, got a string",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "bench_intelligence", "op": "<", "value": float("inf")}]},
+        "$.rules[0].value: expected a finite number",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "bench_intelligence", "op": ">", "value": -(10**400)}]},
+        "$.rules[0].value: expected a finite number",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "open_weights", "op": "!=", "value": "yes"}]},
+        "$.rules[0].value: expected true or false, got a string",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "release_date", "op": ">=", "value": "2024-02-30"}]},
+        "$.rules[0].value: expected a date YYYY-MM-DD, got '2024-02-30'",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "release_date", "op": "<", "value": "2024-W01-1"}]},
+        "$.rules[0].value: expected a date YYYY-MM-DD, got '2024-W01-1'",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "release_date", "op": "in", "value": ["2024-01-01", 20240101]}]},
+        "$.rules[0].value[1]: expected a date YYYY-MM-DD, got 20240101",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "region", "op": "==", "value": "\ud800"}]},
+        "$.rules[0].value: expected valid Unicode text (a lone surrogate is not)",
+    ),
+    # _rank.
+    ({"rank": []}, "$.rank: expected a non-empty array of rank keys, got an array"),
+    ({"rank": {"by": "est_cost_usd"}}, "$.rank: expected a non-empty array of rank keys, got an object"),
+    ({"rank": ["est_cost_usd"]}, "$.rank[0]: expected an object, got a string"),
+    (
+        {"rank": [{"by": "est_cost_usd"}, {"by": "bench_intelligence", "dir": "up"}]},
+        "$.rank[1].dir: unknown key; valid: by, order",
+    ),
+    (
+        {"rank": [{"by": "est_cost_usd", "order": "up"}]},
+        "$.rank[0].order: unknown order 'up'; valid: asc, desc",
+    ),
+    (
+        {"rank": [{"by": "bench_intelligence", "order": "desc"}, {"by": "bench_intelligence", "order": 1}]},
+        "$.rank[1].order: unknown order 1; valid: asc, desc",
+    ),
 ]
+
+RANKABLE = (
+    "bench_intelligence, context_window, deprecation_date, est_cost_usd, max_output_tokens, "
+    "price_blended_per_mtok, price_cached_input_per_mtok, price_input_per_mtok, price_output_per_mtok, "
+    "release_date"
+)
 
 
 @pytest.mark.parametrize(("doc", "message"), MESSAGES)
@@ -101,3 +178,27 @@ def test_an_unknown_error_class_lists_the_classes() -> None:
     assert text.startswith(
         "$.fallback.on[0]: unknown error class 'nope'; valid: rate_limited, server_error, "
     )
+
+
+@pytest.mark.parametrize(
+    ("by", "shown"), [("region", "'region'"), (None, "None"), ("EST_COST_USD", "'EST_COST_USD'")]
+)
+def test_a_rank_key_that_cannot_rank_lists_the_rankable_fields_sorted(by: Any, shown: str) -> None:
+    doc: dict[str, Any] = {"rank": [{"order": "asc"}] if by is None else [{"by": by}]}
+    assert _message(doc) == f"$.rank[0].by: cannot rank by {shown}; valid: {RANKABLE}"
+
+
+def test_the_rankable_fields_include_custom_number_and_date_fields() -> None:
+    fields = FieldRegistry.with_custom(
+        {
+            "internal_eval": {"type": "number", "unit": "score", "description": "our eval suite, 0-100"},
+            "tier": {"type": "string", "description": "vendor tier"},
+        }
+    )
+    with pytest.raises(PolicyError) as info:
+        policy({"rank": [{"by": "tier"}]}, fields)
+    text = str(info.value)
+    assert text.startswith("$.rank[0].by: cannot rank by 'tier'; valid: ")
+    valid = text.split("; valid: ")[1].split(", ")
+    assert valid == sorted(valid) and "internal_eval" in valid and "est_cost_usd" in valid
+    assert "tier" not in valid and "price_blended_per_mtok" in valid
