@@ -118,6 +118,16 @@ MESSAGES = [
         {"rules": [{"id": "r", "field": "bench_intelligence", "op": ">", "value": -(10**400)}]},
         "$.rules[0].value: expected a finite number",
     ),
+    # NaN is a number that is not finite (it used to read "expected a number, got a number"); JSON has
+    # no NaN, but json.loads and YAML's .nan, which `unhardcoded rank` reads, hand it over.
+    (
+        {"rules": [{"id": "r", "field": "bench_intelligence", "op": ">=", "value": float("nan")}]},
+        "$.rules[0].value: expected a finite number",
+    ),
+    (
+        {"rules": [{"id": "r", "field": "bench_intelligence", "op": "in", "value": [1, float("nan")]}]},
+        "$.rules[0].value[1]: expected a finite number",
+    ),
     (
         {"rules": [{"id": "r", "field": "open_weights", "op": "!=", "value": "yes"}]},
         "$.rules[0].value: expected true or false, got a string",

@@ -221,8 +221,9 @@ def _value(value: Any, ftype: str, op: str, path: str) -> Any:
 def _scalar(value: Any, ftype: str, path: str) -> Any:
     value = normalise_number(value)
     if ftype == "number":
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
-            if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # NaN too: JSON has none, but json.loads and YAML (.nan) hand it over.
+            if not math.isfinite(value):
                 raise _err(path, "expected a finite number")
             return value
         raise _err(path, f"expected a number, got {_kind(value)}")
