@@ -162,3 +162,20 @@ async def test_the_loop_logs_any_other_failure_with_its_traceback(caplog: pytest
     (rec, *_) = [r for r in caplog.records if r.name == "unhardcoded.sweeper"]
     assert rec.levelno == logging.ERROR and rec.exc_info is not None
     assert rec.getMessage() == "sweeping lost calls failed, will retry in 0.01s"
+
+
+async def test_swept_counts_every_sweep_and_each_sweep_says_how_many(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Rig(tmp_path) as rig:
+        s = sweeper(rig)
+        with caplog.at_level(logging.WARNING, logger="unhardcoded.sweeper"):
+            await lost_call(rig)
+            assert await s.sweep(now=time.time() + 61) == 1
+            await lost_call(rig)
+            await lost_call(rig)
+            assert await s.sweep(now=time.time() + 62) == 2
+            assert await s.sweep(now=time.time() + 63) == 0
+        assert s.swept == 3
+    said = [r.getMessage() for r in caplog.records if r.name == "unhardcoded.sweeper"]
+    assert said == ["recorded 1 lost call(s) as incomplete", "recorded 2 lost call(s) as incomplete"]
