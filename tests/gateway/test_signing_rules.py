@@ -201,3 +201,14 @@ def test_a_public_key_of_another_kind_is_refused() -> None:
         load_public_key(pem, "k.pub")
     assert e.value.message == "k.pub: the key is not an Ed25519 key"
     assert e.value.path == "pubkey"
+
+
+def test_base64_with_characters_outside_the_alphabet_is_refused_not_skipped() -> None:
+    key = Ed25519PrivateKey.generate()
+    seed = seed_b64(key)
+    with pytest.raises(ConfigError):  # a decoder skipping the "!" would read the right 32 bytes
+        load_signer(None, "K", {"K": seed[:20] + "!" + seed[20:]})
+    pub = base64.b64encode(raw_public(key)).decode()
+    with pytest.raises(ConfigError):
+        load_public_key(pub[:20] + "\n" + pub[20:], "k.pub")
+    assert load_public_key(pub, "k.pub").key_id == Signer(key).public.key_id

@@ -179,3 +179,14 @@ async def test_swept_counts_every_sweep_and_each_sweep_says_how_many(
         assert s.swept == 3
     said = [r.getMessage() for r in caplog.records if r.name == "unhardcoded.sweeper"]
     assert said == ["recorded 1 lost call(s) as incomplete", "recorded 2 lost call(s) as incomplete"]
+
+
+async def test_the_background_task_is_named_and_closing_an_unstarted_sweeper_is_harmless() -> None:
+    metrics = Metrics()
+    s = Sweeper.for_settings(Searches(), settings(Path("/nonexistent")), metrics)  # type: ignore[arg-type]
+    assert s._metrics is metrics
+    await s.close()  # never started: nothing to stop
+    s.start()
+    assert s._task is not None and s._task.get_name() == "receipt-sweeper"
+    await s.close()
+    assert s._task is None
