@@ -299,3 +299,21 @@ def test_aws_profile_alone_is_a_reason_to_ask_botocore(home: Path) -> None:
     assert bedrock({}).missing() == {
         "br": "no AWS credentials ($AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY or a profile)"
     }
+
+
+async def test_callers_waiting_on_an_exchange_take_a_token_with_just_over_a_minute_left(
+    tmp_path: Path, clock: Clock
+) -> None:
+    endpoint = TokenEndpoint(expires_in=61, pause=True)  # 61 s: good for one more second
+    s = vertex(tmp_path, endpoint)
+    got = await asyncio.gather(*(s.get("vx", TMO) for _ in range(3)))
+    assert [c.api_key for c in got] == ["tok-1"] * 3
+    assert len(endpoint.calls) == 1
+
+
+async def test_without_a_mapping_the_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UH_TEST_ENV_KEY", "env-key-1")
+    p = ProviderConfig(base_url="http://x.test/v1", api_key_env="UH_TEST_ENV_KEY")
+    s = CredentialStore({"x": p}, TokenEndpoint())  # type: ignore[arg-type]
+    assert s.missing() == {}
+    assert await s.get("x", TMO) == Credentials(api_key="env-key-1")
