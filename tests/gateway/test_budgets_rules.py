@@ -19,7 +19,7 @@ from unhardcoded.config import BudgetConfig
 from unhardcoded.errors import ConfigError
 from unhardcoded.gateway.budgets import Budgets, Standing, budget_rule, period_start
 from unhardcoded.gateway.policies import Policies
-from unhardcoded.policy.decision import Decision
+from unhardcoded.policy.decision import Decision, RuntimeRule, RuntimeState
 
 NOON = dt.datetime(2026, 3, 17, 12, 30, 45, 123456, tzinfo=dt.UTC).timestamp()
 DAY = dt.datetime(2026, 3, 17, tzinfo=dt.UTC).timestamp()
@@ -284,3 +284,21 @@ def test_a_cap_with_an_empty_plan_is_still_named(tmp_path: Path) -> None:
     assert d.plan == ()
     rule = budget_rule(d, standing(1.0), "downgrade")
     assert rule is not None and rule.excluded == {}
+
+
+def test_reject_drops_even_the_deployments_that_would_fit(tmp_path: Path) -> None:
+    d = decide(tmp_path, {"rank": [{"by": "est_cost_usd", "order": "desc"}]})  # the dearest is best
+    est = estimates(d)
+    mid = sorted(est.values())[1]
+    rule = budget_rule(d, standing(Decimal(repr(mid))), "reject")
+    assert rule is not None and rule.excluded == est  # the cheap ones fit, and are dropped all the same
+
+
+def test_deployments_a_runtime_rule_dropped_stay_in_the_budget_rule(tmp_path: Path) -> None:
+    # A runtime rule (a key missing, a breaker open) can lift by the next call: the budget still names them.
+    p = Policies(settings(tmp_path))
+    no_key = RuntimeRule("rt:no-key", "provider", "has_key", "a key for the provider", {"a/one": "no key"})
+    d = p.decide(p.parse({}), p.features(BODY), RuntimeState((no_key,), key=1))
+    assert "a/one" not in d.plan
+    rule = budget_rule(d, standing(0), "reject")
+    assert rule is not None and "a/one" in rule.excluded and set(rule.excluded) == set(estimates(d))
