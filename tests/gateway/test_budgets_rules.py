@@ -302,3 +302,16 @@ def test_deployments_a_runtime_rule_dropped_stay_in_the_budget_rule(tmp_path: Pa
     assert "a/one" not in d.plan
     rule = budget_rule(d, standing(0), "reject")
     assert rule is not None and "a/one" in rule.excluded and set(rule.excluded) == set(estimates(d))
+
+
+def test_periods_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert period_start("day", NOON) == DAY
+        assert period_start("month", MONTH + 3600) == MONTH  # 1 March 01:00 UTC is still February in New York
+    finally:
+        monkeypatch.undo()
+        time.tzset()
