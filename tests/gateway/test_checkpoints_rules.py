@@ -361,3 +361,16 @@ async def test_verify_refuses_a_body_it_does_not_know(
     assert (e.value.message, e.value.path) == (message, path)
     if path is None:
         assert e.value.choices == ["tenant", "receipts"]
+
+
+async def test_the_every_s_clock_starts_when_the_task_starts(tmp_path: Path) -> None:
+    async with Rig(tmp_path) as rig:
+        c = cp(rig, every=1000, every_s=60, tick_s=3600)
+        c._started = 0.0  # built long before it was started
+        c.start()
+        assert c._started > 0.0
+        await calls(rig, 1)
+        assert await c.run_once(now=c._started + 30) == []  # a new chain: due 60 s after the start
+        (made,) = await c.run_once(now=c._started + 60)
+        assert made.seq == 1
+        await c.close()
