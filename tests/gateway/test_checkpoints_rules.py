@@ -369,6 +369,7 @@ async def test_the_every_s_clock_starts_when_the_task_starts(tmp_path: Path) -> 
         c._started = 0.0  # built long before it was started
         c.start()
         assert c._started > 0.0
+        assert c._task is not None and c._task.get_name() == "chain-checkpoints"
         await calls(rig, 1)
         assert await c.run_once(now=c._started + 30) == []  # a new chain: due 60 s after the start
         (made,) = await c.run_once(now=c._started + 60)
