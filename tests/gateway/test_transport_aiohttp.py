@@ -279,3 +279,16 @@ async def test_the_connect_limit_applies_to_answers_and_streams(transport: Aioht
         finally:
             for s in fillers:
                 s.close()
+
+
+async def test_a_stream_request_carries_its_method_body_and_headers(
+    transport: AiohttpTransport, aio: tuple[str, dict[str, asyncio.Event]]
+) -> None:
+    base, _ = aio
+    handle = await guard(
+        transport.open_stream(call(f"{base}/echo?s=1", b'{"stream": true}', {"X-Test": "t"}), FAST)
+    )
+    assert handle.status == 200 and handle.headers["x-request-id"] == "req-1"
+    echoed = orjson.loads(await guard(handle.read_all()))
+    assert echoed == {"method": "POST", "path_qs": "/echo?s=1", "body": '{"stream": true}', "x-test": "t"}
+    handle.close()
