@@ -81,7 +81,7 @@ def test_the_session_keeps_the_pool_settings() -> None:
         s = t._get()
         assert s.connector is not None and s.connector.limit == 7
         assert s.connector._keepalive_timeout == 12.5  # type: ignore[attr-defined]
-        assert s.connector._ttl_dns_cache == 300  # type: ignore[attr-defined]  # names re-resolved every 5 min
+        assert s.connector._cached_hosts._ttl == 300  # type: ignore[attr-defined]  # names re-resolved every 5 min
         assert s.auto_decompress is True
         assert "User-Agent" in s.skip_auto_headers
         await t.close()
