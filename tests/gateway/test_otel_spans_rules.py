@@ -208,3 +208,15 @@ def test_the_request_model_and_the_answering_attempt() -> None:
     twice["attempts"][0]["deployment"] = twice["attempts"][1]["deployment"]
     _, a1, a2 = plan_spans(twice, {})
     assert "gen_ai.response.model" not in a1.attributes and a2.attributes["gen_ai.response.model"]
+
+
+def test_the_answering_attempt_need_not_be_the_last() -> None:
+    # e.g. a stream the client cut: the deployment that streamed is on the receipt's outcome, and a later
+    # attempt (another deployment) is listed after it
+    r = receipt(status="partial")
+    r["outcome"] = {**RECEIPT["outcome"], "deployment": "sim/flaky@eu-west-1", "model": "flaky-1"}
+    server, first, second = plan_spans(r, {})
+    assert server.attributes["gen_ai.provider.name"] == "sim"
+    assert server.attributes["unhardcoded.deployment"] == "sim/flaky@eu-west-1"
+    assert first.attributes["gen_ai.response.model"] == "flaky-1"
+    assert "gen_ai.response.model" not in second.attributes
