@@ -54,3 +54,47 @@ async def test_a_receipt_that_cannot_become_spans_is_logged_by_its_request_id(
         assert exporter.flush() is True  # nothing queued: flushed at once
     finally:
         await exporter.close()
+
+
+class Inner:
+    """A span exporter double: answers `results` in turn (an exception is raised)."""
+
+    def __init__(self, *results: object) -> None:
+        self.results = list(results)
+        self.flushed: list[int] = []
+        self.shutdowns = 0
+
+    def export(self, spans: object) -> object:
+        r = self.results.pop(0)
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    def force_flush(self, timeout_millis: int = 1) -> bool:
+        self.flushed.append(timeout_millis)
+        return True
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_the_counting_exporter_counts_every_span_and_never_raises() -> None:
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from unhardcoded.gateway.otel.pipeline import CountingExporter
+
+    ok, bad = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
+    inner = Inner(ok, bad, bad, RuntimeError("exporter bug"), ok)
+    c = CountingExporter(inner)  # type: ignore[arg-type]
+    assert c.export([1, 2]) is ok  # type: ignore[list-item]
+    assert c.export([1]) is bad and c.export([1, 2, 3]) is bad  # type: ignore[list-item]
+    assert c.export([1]) is bad  # type: ignore[list-item]  # the inner exporter raised
+    assert (c.handed, c.exported, c.failed) == (7, 2, 5)
+    assert c.force_flush() is True and c.force_flush(250) is True
+    assert inner.flushed == [30000, 250]
+    c.shutdown()
+    c.shutdown()  # once is enough
+    assert inner.shutdowns == 1
+    assert c.export([1, 2]) is bad and c.export([1]) is bad  # type: ignore[list-item]  # stopped: fail at once
+    assert (c.handed, c.exported, c.failed) == (10, 2, 8)
+    assert inner.results == [ok]  # never asked again after the shutdown
