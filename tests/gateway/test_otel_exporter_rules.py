@@ -98,3 +98,47 @@ def test_the_counting_exporter_counts_every_span_and_never_raises() -> None:
     assert c.export([1, 2]) is bad and c.export([1]) is bad  # type: ignore[list-item]  # stopped: fail at once
     assert (c.handed, c.exported, c.failed) == (10, 2, 8)
     assert inner.results == [ok]  # never asked again after the shutdown
+
+
+def test_emitted_spans_carry_their_ids_parents_and_status() -> None:
+    import copy
+    import random
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from tests.otel.conftest import PARENT, RECEIPT, REJECTIONS, SPAN, TRACE
+    from unhardcoded.gateway.otel.pipeline import CountingExporter, Pipeline
+    from unhardcoded.gateway.otel.spans import plan_spans
+
+    class Capture:
+        def __init__(self) -> None:
+            self.spans: list[object] = []
+
+        def on_end(self, span: object) -> None:
+            self.spans.append(span)
+
+    cap = Capture()
+    p = Pipeline(
+        cap, CountingExporter(Inner()), Resource.create({}), InstrumentationScope("t"), random.Random(7)
+    )  # type: ignore[arg-type]
+    plans = plan_spans(copy.deepcopy(RECEIPT), REJECTIONS)
+    assert p.emit(plans) == 3
+    server, first, second = cap.spans
+    assert server.context.trace_id == int(TRACE, 16) and server.context.span_id == int(SPAN, 16)  # type: ignore[attr-defined]
+    assert server.parent.span_id == int(PARENT, 16) and server.parent.is_remote is True  # type: ignore[attr-defined]
+    assert server.parent.trace_flags.sampled and server.context.trace_flags.sampled  # type: ignore[attr-defined]
+    assert server.kind is SpanKind.SERVER and server.status.status_code is StatusCode.UNSET  # type: ignore[attr-defined]
+    assert [e.name for e in server.events] == ["unhardcoded.rejection"] * 3  # type: ignore[attr-defined]
+    for client in (first, second):
+        assert client.kind is SpanKind.CLIENT  # type: ignore[attr-defined]
+        assert client.parent.span_id == int(SPAN, 16) and client.parent.is_remote is False  # type: ignore[attr-defined]
+        assert client.parent.trace_flags.sampled  # type: ignore[attr-defined]
+        assert client.context.span_id not in (0, int(SPAN, 16))  # type: ignore[attr-defined]
+    assert first.status.status_code is StatusCode.ERROR and first.status.description == "server_error"  # type: ignore[attr-defined]
+    assert first.context.span_id != second.context.span_id  # type: ignore[attr-defined]
+    root = copy.deepcopy(RECEIPT)
+    root["parent_span_id"] = None
+    p.emit(plan_spans(root, {}))
+    assert cap.spans[3].parent is None  # type: ignore[attr-defined]  # no caller span: a root span
