@@ -142,3 +142,81 @@ def test_emitted_spans_carry_their_ids_parents_and_status() -> None:
     root["parent_span_id"] = None
     p.emit(plan_spans(root, {}))
     assert cap.spans[3].parent is None  # type: ignore[attr-defined]  # no caller span: a root span
+
+
+class Held:
+    """A span processor double that keeps every span (never hands one to the exporter)."""
+
+    def __init__(self) -> None:
+        self.spans: list[object] = []
+
+    def on_end(self, span: object) -> None:
+        self.spans.append(span)
+
+    def force_flush(self) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+def held_exporter(**kw: object) -> tuple[OtelExporter, Held]:
+    exporter = OtelExporter(OtelConfig(endpoint="http://127.0.0.1:9", service_name="gw-x"), {}, **kw)  # type: ignore[arg-type]
+    exporter._pipeline.processor.shutdown()  # type: ignore[no-untyped-call]  # the real worker: stopped unused
+    held = Held()
+    exporter._pipeline.processor = held  # type: ignore[assignment]
+    return exporter, held
+
+
+async def test_the_exporter_hands_the_decision_counts_and_names_its_scope() -> None:
+    import copy
+
+    from tests.otel.conftest import RECEIPT, REJECTIONS
+
+    exporter, held = held_exporter()
+    assert exporter.close_timeout_s == 5.0
+    p = exporter._pipeline
+    assert (p.scope.name, p.scope.version) == ("unhardcoded", __import__("unhardcoded").__version__)
+    assert p.resource.attributes["service.name"] == "gw-x"
+    exporter.export(copy.deepcopy(RECEIPT), REJECTIONS, candidates=50, passed=20)
+    server = held.spans[0]
+    assert server.attributes["unhardcoded.candidates"] == 50  # type: ignore[attr-defined]
+    assert server.attributes["unhardcoded.candidates.passed"] == 20  # type: ignore[attr-defined]
+    assert server.instrumentation_scope.name == "unhardcoded"  # type: ignore[attr-defined]
+    await exporter.close()
+
+
+async def test_the_queue_bound_counts_what_is_still_queued_and_close_fails_the_rest() -> None:
+    import copy
+
+    from tests.otel.conftest import RECEIPT
+
+    exporter, held = held_exporter(max_queue_size=6)
+    for _ in range(2):
+        exporter.export(copy.deepcopy(RECEIPT), {})  # 3 spans each
+    assert (exporter.stats().queued, exporter.stats().dropped) == (6, 0)
+    exporter.export(copy.deepcopy(RECEIPT), {})
+    assert (exporter.stats().queued, exporter.stats().dropped) == (6, 3)  # full
+    exporter._pipeline.counter.handed = 6  # the worker took them all off the queue
+    exporter.export(copy.deepcopy(RECEIPT), {})
+    assert (exporter.stats().queued, exporter.stats().dropped) == (9, 3)
+    exporter._pipeline.counter.handed = 7  # 2 still queued at close: they fail
+    await exporter.close()
+    s = exporter.stats()
+    assert (s.queued, s.dropped) == (7, 5) and exporter.failed == 5 + s.failed
+    exporter.export(copy.deepcopy(RECEIPT), {})  # closed: dropped at once
+    assert exporter.stats().dropped == 8
+
+
+async def test_the_headers_variable_is_read_from_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("UH_TEST_OTEL_HEADERS", "x-token=abc")
+    exporter = OtelExporter(
+        OtelConfig(endpoint="http://127.0.0.1:9", headers_env="UH_TEST_OTEL_HEADERS"), close_timeout_s=0.5
+    )
+    await exporter.close()
+    monkeypatch.delenv("UH_TEST_OTEL_HEADERS")
+    with pytest.raises(ConfigError) as e:
+        OtelExporter(OtelConfig(endpoint="http://127.0.0.1:9", headers_env="UH_TEST_OTEL_HEADERS"))
+    assert e.value.message == "otel.headers_env names $UH_TEST_OTEL_HEADERS, which is not set"
