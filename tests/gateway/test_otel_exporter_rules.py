@@ -131,6 +131,8 @@ def test_emitted_spans_carry_their_ids_parents_and_status() -> None:
     assert server.parent.trace_flags.sampled and server.context.trace_flags.sampled  # type: ignore[attr-defined]
     assert server.kind is SpanKind.SERVER and server.status.status_code is StatusCode.UNSET  # type: ignore[attr-defined]
     assert [e.name for e in server.events] == ["unhardcoded.rejection"] * 3  # type: ignore[attr-defined]
+    assert {e.timestamp for e in server.events} == {server.start_time}  # type: ignore[attr-defined]
+    assert server.context.is_remote is False  # type: ignore[attr-defined]  # our own span
     for client in (first, second):
         assert client.kind is SpanKind.CLIENT  # type: ignore[attr-defined]
         assert client.parent.span_id == int(SPAN, 16) and client.parent.is_remote is False  # type: ignore[attr-defined]
