@@ -202,12 +202,12 @@ async def test_the_queue_bound_counts_what_is_still_queued_and_close_fails_the_r
     exporter._pipeline.counter.handed = 6  # the worker took them all off the queue
     exporter.export(copy.deepcopy(RECEIPT), {})
     assert (exporter.stats().queued, exporter.stats().dropped) == (9, 3)
-    exporter._pipeline.counter.handed = 7  # 2 still queued at close: they fail
+    exporter._pipeline.counter.handed = 8  # 1 still queued at close: it fails
     await exporter.close()
     s = exporter.stats()
-    assert (s.queued, s.dropped) == (7, 5) and exporter.failed == 5 + s.failed
+    assert (s.queued, s.dropped) == (8, 4) and exporter.failed == 4 + s.failed
     exporter.export(copy.deepcopy(RECEIPT), {})  # closed: dropped at once
-    assert exporter.stats().dropped == 8
+    assert exporter.stats().dropped == 7
 
 
 async def test_the_headers_variable_is_read_from_the_process_environment(
@@ -222,3 +222,14 @@ async def test_the_headers_variable_is_read_from_the_process_environment(
     with pytest.raises(ConfigError) as e:
         OtelExporter(OtelConfig(endpoint="http://127.0.0.1:9", headers_env="UH_TEST_OTEL_HEADERS"))
     assert e.value.message == "otel.headers_env names $UH_TEST_OTEL_HEADERS, which is not set"
+    assert e.value.path == "otel.headers_env"
+    monkeypatch.setenv("UH_TEST_OTEL_HEADERS", "x-token")
+    with pytest.raises(ConfigError) as e:
+        OtelExporter(OtelConfig(endpoint="http://127.0.0.1:9", headers_env="UH_TEST_OTEL_HEADERS"))
+    assert e.value.message.startswith("otel.headers_env: $UH_TEST_OTEL_HEADERS item 1 is not `name=value`")
+
+
+def test_a_trailing_slash_is_not_part_of_the_path() -> None:
+    from unhardcoded.gateway.otel.exporter import traces_url
+
+    assert traces_url("http://collector:4318/X/") == "http://collector:4318/X/v1/traces"
