@@ -431,4 +431,8 @@ async def test_sqlite_wal_stays_bounded_when_every_write_is_inline(tmp_path: Pat
             await store.write(record(i, blob=i == 0), alone=True)
         await asyncio.sleep(0.3)  # let the writer's last checkpoint run
         wal = (tmp_path / "r.db-wal").stat().st_size
-    assert wal < 8 * 1024 * 1024, wal
+    # Unchecked, these 1,000 inline commits leave a 94 MB WAL (measured). The file keeps its
+    # high-water mark, and a checkpoint that finds an inline commit holding the lock is skipped until the
+    # next one, so on a busy machine two or three may be skipped in a row (11.4 MB seen in CI): bound it
+    # well below unchecked growth rather than at one checkpoint interval.
+    assert wal < 24 * 1024 * 1024, wal
