@@ -7,7 +7,6 @@ not applied fails the test instead of hanging it. Written from `make mutation` (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
@@ -15,7 +14,7 @@ from typing import TypeVar
 import orjson
 import pytest
 
-from tests.gateway.test_transport_pyreqwest import aio, call, raw_server
+from tests.gateway.test_transport_pyreqwest import aio, call, raw_server, unanswered_port
 from unhardcoded.errors import ProviderError
 from unhardcoded.gateway.transport import AiohttpTransport, Timeouts
 
@@ -258,28 +257,13 @@ async def test_an_upstream_hanging_up_is_a_connection_error(transport: AiohttpTr
 
 
 async def test_the_connect_limit_applies_to_answers_and_streams(transport: AiohttpTransport) -> None:
-    # A listening socket whose accept queue is full and never drained: the next SYN gets no answer. The
-    # first-byte and total limits are far away, so only the connect limit can end the wait within `guard`.
-    with socket.socket() as lsock:
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(0)
-        port = lsock.getsockname()[1]
-        fillers = []
-        for _ in range(4):
-            s = socket.socket()
-            s.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                s.connect(("127.0.0.1", port))
-            fillers.append(s)
+    # The first-byte and total limits are far away, so only the connect limit can end the wait within `guard`.
+    with unanswered_port() as port:
         tmo = Timeouts(connect_s=0.3, first_byte_s=30.0, idle_s=30.0, total_s=30.0)
-        try:
-            for opener in (transport.send, transport.open_stream):
-                with pytest.raises(ProviderError) as e:
-                    await guard(opener(call(f"http://127.0.0.1:{port}/"), tmo))
-                assert e.value.error_class == "timeout"
-        finally:
-            for s in fillers:
-                s.close()
+        for opener in (transport.send, transport.open_stream):
+            with pytest.raises(ProviderError) as e:
+                await guard(opener(call(f"http://127.0.0.1:{port}/"), tmo))
+            assert e.value.error_class == "timeout"
 
 
 async def test_a_stream_request_carries_its_method_body_and_headers(

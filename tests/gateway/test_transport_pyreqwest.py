@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import orjson
 import pytest
@@ -175,8 +175,10 @@ async def test_idle_timeout_between_stream_chunks(transport: ReqwestTransport) -
         server.close()
 
 
-async def test_connect_timeout(transport: ReqwestTransport) -> None:
-    # A listening socket whose accept queue is full and never drained: the next SYN gets no answer.
+@contextlib.contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A listening socket whose accept queue is full and never drained: the next SYN gets no answer, so
+    only a connect limit can end a wait on it."""
     with socket.socket() as lsock:
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(0)
@@ -188,14 +190,19 @@ async def test_connect_timeout(transport: ReqwestTransport) -> None:
             with contextlib.suppress(BlockingIOError):
                 s.connect(("127.0.0.1", port))
             fillers.append(s)
-        tmo = Timeouts(connect_s=0.3, first_byte_s=5.0, idle_s=5.0, total_s=10.0)
         try:
-            with pytest.raises(ProviderError) as e:
-                await transport.send(call(f"http://127.0.0.1:{port}/"), tmo)
-            assert e.value.error_class == "timeout"
+            yield port
         finally:
             for s in fillers:
                 s.close()
+
+
+async def test_connect_timeout(transport: ReqwestTransport) -> None:
+    with unanswered_port() as port:
+        tmo = Timeouts(connect_s=0.3, first_byte_s=5.0, idle_s=5.0, total_s=10.0)
+        with pytest.raises(ProviderError) as e:
+            await transport.send(call(f"http://127.0.0.1:{port}/"), tmo)
+        assert e.value.error_class == "timeout"
 
 
 async def test_connection_refused_names_no_url(transport: ReqwestTransport) -> None:
