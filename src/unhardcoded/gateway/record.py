@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -42,6 +42,8 @@ class CallInfo:
     created_at: float  # wall clock, for the receipt
     perf0: float  # monotonic, for latencies
     budget: Mapping[str, Any] | None = None  # when `rt:budget` fired: the cap, its spend and what was left
+    # What the call's receipts share, built at its first receipt (record.receipt_head): not compared.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def headers(self) -> dict[str, str]:
         """The response headers that name this call's receipt."""
@@ -73,47 +75,60 @@ class Exporter(Protocol):
     async def close(self) -> None: ...
 
 
+def receipt_head(info: CallInfo) -> dict[str, Any]:
+    """What a call's receipts share (the started record's and the final's), built once per call; the
+    None values are placeholders that keep the stored key order."""
+    head = info.memo.get("head")
+    if head is None:
+        ids = info.ids
+        p = info.policy
+        head = info.memo["head"] = {
+            "schema": RECEIPT_SCHEMA,
+            "request_id": info.request_id,
+            "trace_id": ids.trace_id,
+            "span_id": ids.span_id,
+            "parent_span_id": ids.parent_span_id,
+            "workflow": {"id": ids.workflow_id, "node": ids.workflow_node} if ids.workflow_id else None,
+            "tenant": info.tenant,
+            "created_at": iso(info.created_at),
+            "status": None,
+            "simulated": None,
+            "pinned": info.pinned,
+            "policy": {
+                "fingerprint": p.fingerprint,
+                "sha256": p.sha256,
+                "workload": p.workload,
+                "name": p.name,
+                "version": info.policy_version,
+            },
+            "catalog_version": info.catalog_version,
+            "features": info.features.to_dict(),
+            "decision_hash": info.decision_hash,
+        }
+    return head
+
+
 def receipt_body(
     info: CallInfo, outcome: Outcome, attempts: Sequence[Attempt], *, simulated: bool
 ) -> dict[str, Any]:
     """The receipt as stored (the decision by hash; readers get it expanded)."""
-    final = outcome.status != "started"
-    ids = info.ids
-    body = {
-        "schema": RECEIPT_SCHEMA,
-        "request_id": info.request_id,
-        "trace_id": ids.trace_id,
-        "span_id": ids.span_id,
-        "parent_span_id": ids.parent_span_id,
-        "workflow": {"id": ids.workflow_id, "node": ids.workflow_node} if ids.workflow_id else None,
-        "tenant": info.tenant,
-        "created_at": iso(info.created_at),
-        "status": outcome.status,
-        "simulated": simulated,
-        "pinned": info.pinned,
-        "policy": {
-            "fingerprint": info.policy.fingerprint,
-            "sha256": info.policy.sha256,
-            "workload": info.policy.workload,
-            "name": info.policy.name,
-            "version": info.policy_version,
-        },
-        "catalog_version": info.catalog_version,
-        "features": info.features.to_dict(),
-        "decision_hash": info.decision_hash,
-        "attempts": [a.to_dict() for a in attempts],
-        "outcome": outcome.to_dict(),
-        "warnings": list(outcome.warnings),
-        "explanation": explain(
+    body = receipt_head(info).copy()
+    body["status"] = outcome.status
+    body["simulated"] = simulated
+    body["attempts"] = [a.to_dict() for a in attempts]
+    body["outcome"] = outcome.to_dict()
+    body["warnings"] = list(outcome.warnings)
+    body["explanation"] = (
+        explain(
             info.decision,
             winner=outcome.deployment if outcome.status in ("ok", "partial") else None,
             baseline=outcome.priced.baseline_deployment,
             savings_pct=outcome.savings_pct(),
             fallbacks=sum(1 for a in attempts if a.fell_back),
         )
-        if final
-        else None,
-    }
+        if outcome.status != "started"
+        else None
+    )
     if info.budget is not None:  # kept out of the decision so that decisions deduplicate under a cap
         body["budget"] = dict(info.budget)
     return body
