@@ -25,7 +25,9 @@ DURABILITIES = ("strict", "fast")
 log = logging.getLogger("unhardcoded.store")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: two are built per call, and a frozen 28-field __init__ costs 3.4 us against 0.5 (measured);
+# nothing changes a record once built.
+@dataclass(slots=True)
 class ReceiptRecord:
     """One receipt as stored: indexed columns, the decision by content hash, and the rest as opaque bytes.
 
