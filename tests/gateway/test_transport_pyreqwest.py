@@ -155,6 +155,30 @@ async def test_total_timeout_covers_a_body_that_stalls(transport: ReqwestTranspo
         server.close()
 
 
+async def test_a_body_stalling_past_the_first_byte_bound_times_out_before_the_total(
+    transport: ReqwestTransport,
+) -> None:
+    """A complete answer's timers run in Rust: the first-byte bound is a per-read timeout, so it also ends a
+    body that stalls longer than it, well before the total."""
+
+    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc")
+        await writer.drain()
+        await asyncio.sleep(10)
+
+    server, base = await raw_server(stalls)
+    loop = asyncio.get_running_loop()
+    tmo = Timeouts(connect_s=2.0, first_byte_s=0.2, idle_s=30.0, total_s=30.0)
+    try:
+        t0 = loop.time()
+        with pytest.raises(ProviderError) as e:
+            await transport.send(call(base), tmo)
+        assert e.value.error_class == "timeout"
+        assert loop.time() - t0 < 9  # the server's 10 s stall, not the 30 s total, would end it otherwise
+    finally:
+        server.close()
+
+
 async def test_idle_timeout_between_stream_chunks(transport: ReqwestTransport) -> None:
     async def one_chunk_then_silence(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\ndata: \r\n")
