@@ -12,6 +12,7 @@ survivors of `make mutation` (docs/mutation.md).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,17 @@ from typing import Any
 import pytest
 
 import unhardcoded.gateway.service as service
-from tests.gateway.scripted import Answer, Rig, chunk
+from tests.gateway.scripted import KEYS, Answer, Rig, ScriptedTransport, chunk, settings
 from unhardcoded.errors import RequestError, UserError
 from unhardcoded.gateway.auth import Caller
+from unhardcoded.gateway.policies import Policies
 from unhardcoded.gateway.request import ChatRequest
+from unhardcoded.gateway.service import Gateway
 from unhardcoded.gateway.transport import Timeouts, UpstreamResponse
 from unhardcoded.providers.base import HttpCall
+from unhardcoded.providers.registry import load_adapters
+from unhardcoded.store.base import StoreWriteError
+from unhardcoded.store.sqlite import SqliteStore
 
 ADMIN = Caller(None, "admin")
 ACME = Caller("acme", "client")
@@ -294,3 +300,32 @@ async def test_search_by_status(tmp_path: Path) -> None:
         assert [r["request_id"] for r in await rig.gw.search(ADMIN, status="ok")] == [ok]
         assert [r["request_id"] for r in await rig.gw.search(ADMIN, status="error")] == [failed["request_id"]]
         assert len(await rig.gw.search(ADMIN)) == 2
+
+
+# -- the decision blob ---------------------------------------------------------------------------------
+
+
+async def test_a_decision_whose_write_failed_is_sent_again_by_the_next_call(tmp_path: Path) -> None:
+    """The gateway sends a decision's JSON once per decision the store knows; a refused write makes the
+    store forget it, so the next call with the same decision (a cache hit in the gateway) sends it again."""
+    s = settings(tmp_path)
+    store = SqliteStore(tmp_path / "r.db", busy_timeout_s=0)  # a locked database refuses at once
+    gw = Gateway(s, Policies(s), store, ScriptedTransport(), load_adapters(), env=KEYS)
+    await gw.open()
+    try:
+        blocker = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
+        try:
+            with pytest.raises(StoreWriteError):  # strict: the started record is refused, so is the call
+                await gw.chat(ChatRequest.parse(BODY, {}))
+        finally:
+            blocker.rollback()
+            blocker.close()
+        reply = await gw.chat(ChatRequest.parse(BODY, {}))
+        assert reply.status == 200
+        replayed = await gw.replay({"request_id": reply.headers["x-unhardcoded-request-id"]})
+        assert replayed["identical"] is True  # the stored decision is the one the call made
+        (one,) = replayed["receipts"]
+        assert one["as_then"]["stored_hash"] == one["as_then"]["rebuilt_hash"]
+    finally:
+        await gw.close()
