@@ -128,6 +128,60 @@ class CpuMeter:
         return max(ticks, 0) / CLK_TCK
 
 
+def _thread_kind(pid: int, tid: int) -> str:
+    """What a thread is, for the CPU split: the event loop (a process's main thread), the Rust HTTP
+    client's runtime (pyreqwest names its threads), or another thread (in our gateway, the receipt
+    writer: Python 3.11 threads carry no OS name, so it is told apart by being neither)."""
+    if tid == pid:
+        return "main"
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm", "rb") as f:
+            comm = f.read().decode(errors="replace").strip()
+    except OSError:
+        return "other"
+    return "client" if comm.startswith(("pyreqwest", "tokio")) else "other"
+
+
+def thread_ticks(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]]:
+    """(pid, tid) -> (kind, utime+stime ticks) of every live thread of the processes."""
+    out = {}
+    for pid in pids:
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            fields = _stat_fields_path(f"/proc/{pid}/task/{tid}/stat")
+            if fields is not None:
+                out[(pid, tid)] = (_thread_kind(pid, tid), int(fields[11]) + int(fields[12]))
+    return out
+
+
+def _stat_fields_path(path: str) -> list[str] | None:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+class ThreadMeter:
+    """CPU seconds a process tree spent between ``__init__`` and ``stop()``, split by thread kind
+    (``_thread_kind``): where a request's CPU goes, main loop against receipt writer against client."""
+
+    def __init__(self, roots: int | list[int]) -> None:
+        self.roots = roots
+        self.start = thread_ticks(tree_pids(roots))
+
+    def stop(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, (kind, ticks) in thread_ticks(tree_pids(self.roots)).items():
+            spent = ticks - self.start.get(key, (kind, 0))[1]
+            out[kind] = out.get(kind, 0.0) + max(spent, 0) / CLK_TCK
+        return out
+
+
 @dataclass
 class Sampler:
     """Samples a process tree's RSS every ``interval`` seconds in a thread; keeps every sample."""

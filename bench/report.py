@@ -136,8 +136,27 @@ def header_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def thread_lines(results: dict[str, Any]) -> list[str]:
+    """Where each target's CPU went at the highest concurrency with the fastest mock: its event loop
+    (main thread), its other threads (our gateway: the receipt writer) and the Rust client's runtime."""
+    runs = [r for r in results.get("runs", []) if r.get("cpu_us_by_thread") and r["target"] != "direct"]
+    if not runs:
+        return []
+    delay = min(r["delay_ms"] for r in runs)
+    conc = max(r["concurrency"] for r in runs if r["delay_ms"] == delay)
+    parts = []
+    for r in sorted(runs, key=lambda r: _order(r["target"])):
+        if r["delay_ms"] == delay and r["concurrency"] == conc:
+            t = r["cpu_us_by_thread"]
+            split = " + ".join(f"{k} {t[k]:.0f}" for k in ("main", "other", "client") if t.get(k, 0) >= 0.5)
+            parts.append(f"{r['target']} {split}")
+    head = f"CPU µs/req by thread at c={conc}, {delay:g} ms (main loop + other threads + Rust client): "
+    return [head + "; ".join(parts)]
+
+
 def footer_lines(results: dict[str, Any]) -> list[str]:
     lines = [f"{name}: not available: {why}" for name, why in results.get("unavailable", {}).items()]
+    lines += thread_lines(results)
     lines += results.get("notes", [])
     return lines
 

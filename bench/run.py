@@ -209,6 +209,7 @@ class Bench:
         for conc in args.concurrency:
             row: dict[str, Any] = {"target": name, "delay_ms": delay_ms, "concurrency": conc}
             meter = procstats.CpuMeter(server.pids)
+            threads = procstats.ThreadMeter(server.pids)
             other = procstats.OtherLoad(sorted({*server.pids, *mock.pids}))
             try:
                 with procstats.Sampler(server.pids) as sampler:
@@ -221,10 +222,13 @@ class Bench:
                 self.runs.append(row)
                 continue
             cpu_s = meter.stop()
+            by_thread = threads.stop()
             row["other_cpu_pct"] = round(other.stop(), 1)
             row.update(res.as_dict())
             row["cpu_s"] = round(cpu_s, 3)
             row["cpu_us_per_req"] = round(cpu_s * 1e6 / res.requests, 1) if res.requests else None
+            if res.requests:  # where it went: event loop, receipt writer (and other threads), Rust client
+                row["cpu_us_by_thread"] = {k: round(v * 1e6 / res.requests, 1) for k, v in by_thread.items()}
             row["rss_idle_mb"] = round(idle_mb, 1)
             row["rss_peak_mb"] = round(sampler.peak_kb / 1024, 1)
             self.runs.append(row)
