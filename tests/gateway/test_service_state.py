@@ -107,6 +107,20 @@ async def test_an_unknown_name_is_looked_up_after_a_quarter_second(tmp_path: Pat
         assert await version_used(rig, "new") == 1
 
 
+async def test_a_call_naming_no_stored_policy_does_not_reset_the_read_time(
+    tmp_path: Path, clock: Clock
+) -> None:
+    async with Rig(tmp_path) as rig, Rig(tmp_path) as other:
+        await other.gw.add_policy({"name": "old", "policy": CHEAP}, ACME)
+        assert await version_used(rig, "old") == 1  # acme's stored policies read at 1000.0
+        clock.now = 1000.3
+        for unnamed in ({}, {"policy": CHEAP}):  # no stored policy named: nothing read, nothing reset
+            await rig.gw.chat(ChatRequest.parse({**BODY, **unnamed}, {}, tenant="acme"))
+        await other.gw.add_policy({"name": "new", "policy": DEAR}, ACME)
+        clock.now = 1000.5  # 0.5 s after the last read: a name not seen yet is looked up
+        assert await version_used(rig, "new") == 1
+
+
 async def test_each_tenant_has_its_own_read_time(tmp_path: Path, clock: Clock) -> None:
     async with Rig(tmp_path) as rig, Rig(tmp_path) as other:
         await other.gw.add_policy({"name": "p", "policy": CHEAP}, ACME)
