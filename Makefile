@@ -57,7 +57,7 @@ MUTANTS ?=
 mutation: $(STAMP)
 	$(BIN)/pip install -q -e '.[mutation]'
 	@set -e; for pkg in $(MUTATION_PACKAGES); do \
-	  case $$pkg in gateway) tests="tests/gateway";; *) tests="tests/$$pkg";; esac; \
+	  case $$pkg in gateway) tests="tests/gateway tests/otel";; *) tests="tests/$$pkg";; esac; \
 	  dir=build/mutation/$$pkg; \
 	  if [ "$(MUTATION_KEEP)" != 1 ] || [ ! -f $$dir/setup.cfg ]; then rm -rf $$dir; mkdir -p $$dir; \
 	  for f in src tests pyproject.toml; do ln -s ../../../$$f $$dir/$$f; done; \
