@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import multiprocessing
 import os
@@ -25,6 +26,21 @@ from unhardcoded.http.errors import server_error
 from unhardcoded.http.wire import Handler
 from unhardcoded.providers.registry import load_adapters
 from unhardcoded.store import open_store
+
+# The cyclic garbage collector, set for a server (issue 15). Startup leaves ~70,000 long-lived objects (the
+# catalog and its indexes, the modules) that each full collection walked again: under load, 0.44 s of
+# collections in a 15,000-request run, ~30 µs per request. Frozen, they are never walked again; and the
+# youngest generation is collected every 10,000 net allocations instead of 700 (a call's objects die by
+# reference counting, so frequent collections found little). Measured under wrk at c=64, strict: 0.24 s of
+# collections -> 0.04 s, CPU 355 -> 311 µs per request.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def settle_heap() -> None:
+    """After startup: collect once, freeze what survived, collect the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def build_gateway(
@@ -63,6 +79,7 @@ def _run_one(config: str | None, host: str, port: int, sock: socket.socket | Non
         if hint:
             print(hint, file=sys.stderr)
         await gw.open()
+        settle_heap()
         try:
             # One write: with PYTHONUNBUFFERED print() writes text and newline apart, and two workers'
             # lines would interleave.
