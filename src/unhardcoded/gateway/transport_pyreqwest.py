@@ -140,16 +140,17 @@ class ReqwestTransport:
             .headers(call.headers)
             .body_bytes(call.body)
             .timeout(timedelta(seconds=timeouts.total_s))
-            .build_streamed()
+            .build()
         )
-        reading = False
         try:
-            async with req as resp:
-                reading = True
-                body = bytes(await resp.bytes())
-                return UpstreamResponse(resp.status, dict(resp.headers.items()), body)
+            # Not a streamed request: the body is read whole in Rust before send() returns (fewer round
+            # trips through the event loop than entering, reading and leaving a streamed one). A reset
+            # mid-body still maps to connection_error, a body cut short to bad_response (tests/faults,
+            # test_transport_pyreqwest.py).
+            resp = await req.send()
+            return UpstreamResponse(resp.status, dict(resp.headers.items()), bytes(await resp.bytes()))
         except _ERRORS as e:
-            raise _map_error(e, reading_body=reading) from None
+            raise _map_error(e) from None
 
     async def open_stream(self, call: HttpCall, timeouts: Timeouts) -> StreamHandle:
         client = self._client(timeouts.connect_s)
