@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name, or None when the process is gone."""
+def _stat_fields(pid: int, tid: int | None = None) -> list[str] | None:
+    """Fields of /proc/<pid>/stat (or of its thread's, /proc/<pid>/task/<tid>/stat) after the command
+    name, or None when the process or thread is gone."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(path, "rb") as f:
             raw = f.read().decode(errors="replace")
     except OSError:
         return None
@@ -151,19 +153,10 @@ def thread_ticks(pids: list[int]) -> dict[tuple[int, int], tuple[str, int]]:
         except OSError:
             continue
         for tid in tids:
-            fields = _stat_fields_path(f"/proc/{pid}/task/{tid}/stat")
+            fields = _stat_fields(pid, tid)
             if fields is not None:
                 out[(pid, tid)] = (_thread_kind(pid, tid), int(fields[11]) + int(fields[12]))
     return out
-
-
-def _stat_fields_path(path: str) -> list[str] | None:
-    try:
-        with open(path, "rb") as f:
-            raw = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()
 
 
 class ThreadMeter:

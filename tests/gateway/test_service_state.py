@@ -26,7 +26,7 @@ from unhardcoded.gateway.auth import Caller
 from unhardcoded.gateway.policies import Policies
 from unhardcoded.gateway.request import ChatRequest
 from unhardcoded.gateway.service import Gateway
-from unhardcoded.gateway.transport import Timeouts, UpstreamResponse
+from unhardcoded.gateway.transport import Timeouts
 from unhardcoded.providers.base import HttpCall
 from unhardcoded.providers.registry import load_adapters
 from unhardcoded.store.base import StoreWriteError
@@ -207,22 +207,18 @@ async def test_calls_in_flight_count_every_call_under_way(tmp_path: Path) -> Non
         arrived: list[str] = []
         send, open_stream = rig.transport.send, rig.transport.open_stream
 
-        async def held_send(call: HttpCall, timeouts: Timeouts) -> UpstreamResponse:
-            arrived.append("send")
-            if len(arrived) == 3:
-                all_in.set()
-            await gate.wait()
-            return await send(call, timeouts)
+        def held(kind: str, opener: Any) -> Any:
+            async def wait_then_open(call: HttpCall, timeouts: Timeouts) -> Any:
+                arrived.append(kind)
+                if len(arrived) == 3:
+                    all_in.set()
+                await gate.wait()
+                return await opener(call, timeouts)
 
-        async def held_stream(call: HttpCall, timeouts: Timeouts) -> Any:
-            arrived.append("stream")
-            if len(arrived) == 3:
-                all_in.set()
-            await gate.wait()
-            return await open_stream(call, timeouts)
+            return wait_then_open
 
-        rig.transport.send = held_send  # type: ignore[method-assign]
-        rig.transport.open_stream = held_stream  # type: ignore[method-assign]
+        rig.transport.send = held("send", send)  # type: ignore[method-assign]
+        rig.transport.open_stream = held("stream", open_stream)  # type: ignore[method-assign]
         sink = _Sink()
         rig.transport.push("c", Answer(chunks=[chunk("hi"), b"data: [DONE]\n\n"]))
         only_c = {"rules": [{"field": "id", "op": "==", "value": "c/four"}]}
