@@ -262,6 +262,9 @@ async def test_metrics_show_the_stores_pending_and_failed_writes(tmp_path: Path)
         text = rig.gw.metrics_text()
         assert "\nunhardcoded_receipts_pending 0\n" in text
         assert "\nunhardcoded_receipts_failed_total 0\n" in text
+        # One strict call alone: its started and final records, each committed inline in a commit of its own.
+        assert "\nunhardcoded_receipts_committed_total 2\n" in text
+        assert "\nunhardcoded_receipt_commits_total 2\n" in text
         # What a store under a failing disk counts (5 accepted, 2 failed, 3 not yet committed): the
         # counters are the store's own (`StoreStats`), read by /metrics and /health alike.
         stats = rig.gw._store.stats

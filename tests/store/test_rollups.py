@@ -113,11 +113,14 @@ def history(n: int, seed: int) -> tuple[list[ReceiptRecord], list[ReceiptRecord]
             cached_input_tokens=rnd.randrange(50),
             fallbacks=rnd.choice([None, 0, 0, 1, 2]),
         )
-        if rnd.random() < 0.3:
-            writes.append(dataclasses.replace(r, status="started", cost_usd=None, deployment=None))
+        # A final written twice: the first stands, the second changes no sum.
+        first = dataclasses.replace(r, cost_usd=0.5, fallbacks=7, workload="other")
+        twice = rnd.random() < 0.1
+        if rnd.random() < 0.3:  # the started record holds what its final will (the call's workload, ...)
+            stands = first if twice else r
+            writes.append(dataclasses.replace(stands, status="started", cost_usd=None, deployment=None))
         final[r.request_id] = r
-        if rnd.random() < 0.1:  # a final written twice: the first stands, the second changes no sum
-            first = dataclasses.replace(r, cost_usd=0.5, fallbacks=7, workload="other")
+        if twice:
             writes.append(first)
             final[r.request_id] = first
         writes.append(r)

@@ -112,15 +112,28 @@ async def test_strict_write_then_get_returns_the_exact_receipt(backend: Backend)
 
 async def test_started_is_replaced_by_final(backend: Backend) -> None:
     async with backend.make() as store:
+        # A started record knows the call (its ids, tenant, workload, policy, catalog, decision) and
+        # nothing of its outcome: every outcome column differs in the final, and each must land.
         started = record(
-            1, status="started", finished_at=None, deployment=None, cost_usd=None, latency_ms=None
+            1,
+            status="started",
+            finished_at=None,
+            deployment=None,
+            cost_usd=None,
+            baseline_cost_usd=None,
+            savings_usd=None,
+            latency_ms=None,
         )
         await store.write(started)
         assert (await store.get(started.request_id) or {})["status"] == "started"
-        final = record(1, blob=False)
+        final = record(1, blob=False, input_tokens=120, output_tokens=45, cached_input_tokens=7, fallbacks=2)
         await store.write(final)
         assert unchained(await store.get(final.request_id)) == expanded(final)
-        assert [s["status"] for s in await store.search()] == ["ok"]
+        (summary,) = await store.search()
+        assert summary == {c: getattr(final, c) for c in SUMMARY_COLUMNS}
+        # The indexes follow the row: found by its outcome's deployment, and still by what it started with.
+        assert [s["request_id"] for s in await store.search(deployment=final.deployment)] == ["req-00001"]
+        assert [s["request_id"] for s in await store.search(workload="support", status="ok")] == ["req-00001"]
     assert backend.count("receipts") == 1
 
 

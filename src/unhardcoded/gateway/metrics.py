@@ -53,6 +53,11 @@ class Metrics:
         "unhardcoded_ttft_seconds": ("histogram", "time to first streamed byte sent to the client"),
         "unhardcoded_receipts_pending": ("gauge", "receipts accepted but not yet committed"),
         "unhardcoded_receipts_failed_total": ("counter", "receipts the store could not write (fast: lost)"),
+        "unhardcoded_receipts_committed_total": ("counter", "receipt records committed (started and final)"),
+        "unhardcoded_receipt_commits_total": (
+            "counter",
+            "store transactions that committed them: records per commit is the group-commit batch size",
+        ),
         "unhardcoded_otel_spans_failed": ("gauge", "spans that never reached the OTLP collector"),
         "unhardcoded_budget_spent_usd": ("gauge", "spend counted against each cap in its current period"),
         "unhardcoded_budget_left_usd": ("gauge", "what is left of each cap in its current period"),

@@ -425,7 +425,10 @@ class Gateway:
 
     def metrics_text(self) -> str:
         self._metrics.gauges["unhardcoded_receipts_pending"] = float(self._store.stats.pending)
-        self._metrics.counters["unhardcoded_receipts_failed_total"] = {(): float(self._store.stats.failed)}
+        stats = self._store.stats
+        self._metrics.counters["unhardcoded_receipts_failed_total"] = {(): float(stats.failed)}
+        self._metrics.counters["unhardcoded_receipts_committed_total"] = {(): float(stats.committed)}
+        self._metrics.counters["unhardcoded_receipt_commits_total"] = {(): float(stats.batches)}
         for st in self._budgets.cached():
             labels = (("budget", st.cap.id),)
             self._metrics.labelled.setdefault("unhardcoded_budget_spent_usd", {})[labels] = float(st.spent)

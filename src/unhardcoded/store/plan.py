@@ -31,10 +31,33 @@ from unhardcoded.store.base import (
 _COLUMNS = (*RECEIPT_COLUMNS, *chain.CHAIN_COLUMNS)
 
 
+# What a call's started record already holds, equal in its final one (both are built from the same call):
+# the update that turns a started row final leaves these alone. SQLite rewrites every index whose columns
+# an UPDATE sets, changed or not; leaving these out spares the trace, created, workload and fingerprint
+# indexes on every strict call.
+SAME_FROM_STARTED = (
+    "request_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "workflow_id",
+    "workflow_node",
+    "tenant",
+    "workload",
+    "created_at",
+    "fingerprint",
+    "policy_sha256",
+    "catalog_version",
+    "decision_hash",
+    "policy_name",
+    "policy_version",
+)
+
+
 def upsert_sql(ph: str, blob_ph: str) -> str:
     """Insert a receipt, or turn its `started` row final; a final row is never replaced."""
     values = ", ".join(blob_ph if c in BLOB_COLUMNS else ph for c in _COLUMNS)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "request_id")
+    sets = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in SAME_FROM_STARTED)
     return (
         f"INSERT INTO receipts ({', '.join(_COLUMNS)}) VALUES ({values}) "
         f"ON CONFLICT (request_id) DO UPDATE SET {sets} WHERE receipts.status = 'started'"
