@@ -133,7 +133,8 @@ class CpuMeter:
 def _thread_kind(pid: int, tid: int) -> str:
     """What a thread is, for the CPU split: the event loop (a process's main thread), the Rust HTTP
     client's runtime (pyreqwest names its threads), or another thread (in our gateway, the receipt
-    writer: Python 3.11 threads carry no OS name, so it is told apart by being neither)."""
+    writer and the WAL checkpointer: Python 3.11 threads carry no OS name, so they are told apart by being
+    neither)."""
     if tid == pid:
         return "main"
     try:

@@ -138,7 +138,8 @@ def header_lines(results: dict[str, Any]) -> list[str]:
 
 def thread_lines(results: dict[str, Any]) -> list[str]:
     """Where each target's CPU went at the highest concurrency with the fastest mock: its event loop
-    (main thread), its other threads (our gateway: the receipt writer) and the Rust client's runtime."""
+    (main thread), its other threads (our gateway: the receipt writer and the WAL checkpointer) and the Rust
+    client's runtime."""
     runs = [r for r in results.get("runs", []) if r.get("cpu_us_by_thread") and r["target"] != "direct"]
     if not runs:
         return []
