@@ -145,11 +145,11 @@ class SqliteStore(GroupCommitStore):
         self._loop = asyncio.get_running_loop()
         self._writer = await asyncio.to_thread(self._open_writer)
         self._inline = await asyncio.to_thread(self._connect_inline)
+        conn = await asyncio.to_thread(self._connect)  # the checkpointer's, before any thread starts
         self._thread = threading.Thread(
             target=self._run, name=f"receipts-writer:{self.path.name}", daemon=True
         )
         self._thread.start()
-        conn = await asyncio.to_thread(self._connect)
         self._checkpointer = threading.Thread(
             target=self._checkpoint, args=(conn,), name=f"receipts-checkpoint:{self.path.name}", daemon=True
         )
