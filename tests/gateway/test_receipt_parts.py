@@ -51,6 +51,25 @@ def test_unseeded_ids_differ() -> None:
     assert Ids().hex(16) != Ids().hex(16)
 
 
+def test_request_and_trace_ids_lead_with_the_milliseconds_and_sort_in_time_order() -> None:
+    now = [1_764_720_000.1234]
+    ids = Ids(seed=3, clock=lambda: now[0])
+    ms = f"{1_764_720_000_123:012x}"
+    first, trace = ids.request_id(), ids.trace_id()
+    assert re.fullmatch(rf"req_{ms}[0-9a-f]{{12}}", first)
+    assert re.fullmatch(rf"{ms}[0-9a-f]{{20}}", trace)
+    same_ms = ids.request_id()
+    assert same_ms != first and same_ms[:16] == first[:16]  # the random tail tells them apart
+    made = []
+    for step in (0.001, 0.5, 3600.0, 86400.0 * 400):
+        now[0] += step
+        made.append((ids.request_id(), ids.trace_id()))
+    assert [r for r, _ in made] == sorted(r for r, _ in made) and made[0][0] > first
+    assert [t for _, t in made] == sorted(t for _, t in made) and made[0][1] > trace
+    # A new trace through trace_ids takes one of these; a caller's traceparent is kept as it is.
+    assert trace_ids(None, None, None, ids).trace_id.startswith(made[-1][1][:12])
+
+
 # -- trace ids ---------------------------------------------------------------------------------------------
 
 
