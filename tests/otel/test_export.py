@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from tests.otel.conftest import PARENT, REJECTIONS, SPAN, TRACE
 from unhardcoded.config import OtelConfig
 from unhardcoded.gateway.otel import OtelExporter
 from unhardcoded.gateway.otel.spans import time_ns
-from unhardcoded.testing.otlp_receiver import OtlpReceiver, ReceivedSpan
+from unhardcoded.testing.otlp_receiver import OtlpReceiver, ReceivedSpan, closed_endpoint
 
 MakeReceipt = Callable[..., dict[str, Any]]
 FAST = {"schedule_delay_ms": 50.0, "timeout_s": 2.0, "close_timeout_s": 2.0}
@@ -165,15 +164,8 @@ async def test_headers_come_from_the_named_variable(
     assert receiver.headers[0]["content-type"] == "application/x-protobuf"
 
 
-def closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there now: connections are refused
-
-
 async def test_an_unreachable_collector_costs_a_counter_never_an_error(make_receipt: MakeReceipt) -> None:
-    exporter = exporter_for(closed_port(), timeout_s=0.5)
+    exporter = exporter_for(closed_endpoint(), timeout_s=0.5)
     for i in range(20):
         exporter.export(make_receipt(span_id=f"{i + 1:016x}"), REJECTIONS)  # returns: nothing raised
     await exporter.close()
@@ -199,7 +191,7 @@ async def test_a_collector_refusing_exports_counts_failures(
 
 async def test_a_full_queue_drops_whole_calls_and_counts_them(make_receipt: MakeReceipt) -> None:
     # A queue of 7 spans holds two calls of 3; the worker sleeps 60 s, so nothing leaves it meanwhile.
-    exporter = exporter_for(closed_port(), max_queue_size=7, schedule_delay_ms=60_000, timeout_s=0.2)
+    exporter = exporter_for(closed_endpoint(), max_queue_size=7, schedule_delay_ms=60_000, timeout_s=0.2)
     for _ in range(5):
         exporter.export(make_receipt(), REJECTIONS)
     s = exporter.stats()
@@ -211,7 +203,7 @@ async def test_a_full_queue_drops_whole_calls_and_counts_them(make_receipt: Make
 async def test_an_unreadable_receipt_is_counted_not_raised(
     make_receipt: MakeReceipt, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exporter = exporter_for(closed_port())
+    exporter = exporter_for(closed_endpoint())
     exporter.export(None, {})  # type: ignore[arg-type]
     exporter.export({"status": "ok"}, {})
     exporter.export(make_receipt(trace_id="not hex"), {})

@@ -4,7 +4,6 @@ worker retrying against a collector that is down."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from tests.otel.conftest import REJECTIONS
 from unhardcoded.config import OtelConfig
 from unhardcoded.gateway.otel import OtelExporter
+from unhardcoded.testing.otlp_receiver import closed_endpoint
 
 MakeReceipt = Callable[..., dict[str, Any]]
 
@@ -83,13 +83,6 @@ async def test_given_tuning_reaches_the_sdk_not_its_defaults() -> None:
         await small.close()
 
 
-def closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens there now: connections are refused
-
-
 async def test_close_stops_retries_against_a_collector_that_is_down(make_receipt: MakeReceipt) -> None:
     """The collector is down and an export may retry for 60 s (the SDK backs off 1, 2, 4, 8, 16 s between
     tries): `close` must not wait for that. After `close_timeout_s` its timer stops our exporter, which
@@ -100,7 +93,7 @@ async def test_close_stops_retries_against_a_collector_that_is_down(make_receipt
     then stops taking batches off the queue: close takes 30 s and the spans still queued count as
     dropped. The 20 s bound is a generous limit on "close returns", not a measure of its speed."""
     exporter = OtelExporter(
-        OtelConfig(endpoint=closed_port()),
+        OtelConfig(endpoint=closed_endpoint()),
         env={},
         timeout_s=60.0,
         schedule_delay_ms=60_000.0,

@@ -424,8 +424,8 @@ class Gateway:
         }
 
     def metrics_text(self) -> str:
-        self._metrics.gauges["unhardcoded_receipts_pending"] = float(self._store.stats.pending)
         stats = self._store.stats
+        self._metrics.gauges["unhardcoded_receipts_pending"] = float(stats.pending)
         self._metrics.counters["unhardcoded_receipts_failed_total"] = {(): float(stats.failed)}
         self._metrics.counters["unhardcoded_receipts_committed_total"] = {(): float(stats.committed)}
         self._metrics.counters["unhardcoded_receipt_commits_total"] = {(): float(stats.batches)}

@@ -40,10 +40,11 @@ INSERT_DECISION = insert_decision_sql("?", "?")
 # The WAL is checkpointed once about this many pages were appended since the last checkpoint (4 MB of 8 KB
 # pages). A commit appends ~10 pages whatever its size (the table's and each index's last leaf,
 # the sums, the chain head) plus about one per record: one record alone ~11 pages, a batch of 32 ~47
-# (measured). Counting pages, not records: under load (batches of ~27) a checkpoint every ~370 records
-# instead of every 64 (checkpoints cost ~20 us of writer CPU per receipt at 64, ~10 at 256); one record
-# per commit (a single caller), every ~46 commits, and a smaller WAL than before (4.6 MB against 6.3 in
-# the WAL bound test).
+# (measured before a final stopped rewriting four indexes; a lone final is now ~6.4, a started row ~9.8,
+# so the estimate runs high and checkpoints come a little early). Counting pages, not records: under
+# load (batches of ~27) a checkpoint every ~370 records instead of every 64 (checkpoints cost ~20 us of
+# writer CPU per receipt at 64, ~10 at 256); one record per commit (a single caller), every ~46 commits,
+# and a smaller WAL than before (4.6 MB against 6.3 in the WAL bound test).
 CHECKPOINT_PAGES = 512
 
 
@@ -277,21 +278,15 @@ class SqliteStore(GroupCommitStore):
 
     @staticmethod
     def _passes(conn: sqlite3.Connection) -> int:
-        """PASSIVE checkpoints until one finds nothing committed since the one before (so the WAL is all
-        copied back, and the next commit starts it over), at most two (four cost more CPU under load and
-        did no better alone). Returns how many frames the WAL
-        held at the first (0: it could not be read)."""
-        first = last = None
-        for _ in range(2):
-            try:
-                _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error:
-                break
-            first = frames if first is None else first
-            if frames == last and copied == frames:
-                break
-            last = frames
-        return first or 0
+        """Two PASSIVE checkpoints: the second copies back what was committed during the first (little),
+        so that at low load the WAL is all copied back and the next commit starts it over (four passes
+        cost more CPU under load and did no better alone). Returns how many frames the WAL held at the
+        first (0: it could not be read)."""
+        frames = 0
+        with contextlib.suppress(sqlite3.Error):
+            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        return int(frames)
 
     def _restart(self, conn: sqlite3.Connection) -> None:
         """Step two of a checkpoint, on the writer thread between its commits. It must not wait for a
@@ -299,12 +294,11 @@ class SqliteStore(GroupCommitStore):
         with every strict caller behind it. So no wait: a busy database is tried again at the next
         checkpoint, the WAL growing meanwhile."""
         self._restart_due = False
-        with self._commit_lock:  # an inline commit meanwhile queues instead of finding the WAL locked
+        # The commit lock: an inline commit meanwhile queues instead of finding the WAL locked.
+        with self._commit_lock, contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA busy_timeout=0")
             try:
-                conn.execute("PRAGMA busy_timeout=0")
                 conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-            except sqlite3.Error:
-                pass
             finally:
                 conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
         self._checkpointing = False

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import gzip
+import socket
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,6 +184,15 @@ class OtlpReceiver:
                 self.on_span(s)
         self._arrived.set()
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(), content_type=_PROTOBUF)
+
+
+def closed_endpoint() -> str:
+    """An `http://127.0.0.1:PORT` where nothing listens (connections are refused): a collector that is
+    down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def _print(s: ReceivedSpan) -> None:
